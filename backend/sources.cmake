@@ -1,0 +1,2 @@
+set(KILN_BACKEND_SOURCES
+)

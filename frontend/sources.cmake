@@ -1,0 +1,2 @@
+set(KILN_FRONTEND_SOURCES
+)

@@ -1,0 +1,2 @@
+set(KILN_PASSES_SOURCES
+)
