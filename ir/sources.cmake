@@ -2,4 +2,8 @@ set(KILN_IR_SOURCES
   ir/arena.c
   ir/diag.c
   ir/dtype.c
+  ir/ops.c
+  ir/module.c
+  ir/print.c
+  ir/verify.c
 )

@@ -1,2 +1,13 @@
 set(KILN_PASSES_SOURCES
+  passes/pipeline.c
+  passes/inline.c
+  passes/freeze.c
+  passes/inputs.c
+  passes/fold.c
+  passes/canonicalize.c
+  passes/shapes.c
+  passes/flatten.c
+  passes/dce.c
+  passes/fuse.c
+  passes/plan.c
 )

@@ -1,0 +1,24 @@
+/* frontend.h: the readers. Each turns an input file into an IR module; nothing else in
+ * kiln knows about input formats. */
+#ifndef KILN_FRONTEND_H
+#define KILN_FRONTEND_H
+
+#include "ir/ir.h"
+
+/* ts_lower.c: a TorchScript archive (.pt). The module's main function is the root
+ * module's forward; its first parameter is `self` (an object), the others are the
+ * model inputs. Submodule calls stay CALL_METHOD nodes and attributes GETATTR nodes
+ * until the inline and freeze passes. Unsupported operators are all reported, each
+ * with its location, before ts_load returns (through diag_check). */
+struct ir_module *ts_load(struct kiln_ctx *ctx, const char *path);
+
+/* Write what detectron2's dump_torchscript_IR wrote, from the archive: the code of
+ * every class (model_ts_code.txt). */
+void ts_dump_code(struct kiln_ctx *ctx, const char *path, FILE *out);
+
+/* ts_lower.c: a tensor of the archive as a (contiguous) constant appended to block b. */
+struct pt_tensor;
+uint32_t ts_tensor_const(struct ir_module *m, struct ir_block *b, const struct pt_tensor *t,
+                         const char *name, struct loc loc);
+
+#endif

@@ -1,0 +1,802 @@
+/* ts_lower.c: TorchScript archive → IR.
+ *
+ * Reads the archive (pt_archive.c), unpickles data.pkl (the module object tree) and
+ * constants.pkl, parses code/ records on demand (ts_parse.c) and lowers the root
+ * module's forward method, and every method it calls, into IR functions.
+ *
+ * Lowering is by type, not by instance: `self.conv1` becomes GETATTR(self) typed by
+ * the class's attribute annotation, `(conv1).forward(x, )` a CALL_METHOD naming the
+ * callee function, `torch.conv2d(...)` an ATEN node whose inputs are the operator's
+ * schema arguments in order (keywords placed, omitted defaults made constants).
+ * The passes inline calls, freeze attributes into constants and canonicalize ATEN
+ * nodes. In-place operators (`torch.relu_(x)`) become functional: later reads of
+ * the mutated variable read the result instead.
+ *
+ * Every node carries the location of the code that produced it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+#include "aten.h"
+#include "pt.h"
+#include "ts_ast.h"
+
+struct parsed_file {
+	const char *record;      /* "code/__torch__/torch/nn/modules/conv.py" */
+	struct ts_file *file;    /* NULL when the record is absent (a namespace) */
+};
+
+struct lowered {
+	const char *qualname;    /* class */
+	const char *method;
+	uint32_t func;           /* index in m->funcs */
+};
+
+struct lower {
+	struct kiln_ctx *ctx;
+	struct ir_module *m;
+	struct pt_archive *ar;
+	struct pv *root;         /* data.pkl */
+	struct pv *constants;    /* constants.pkl (a tuple) */
+	struct vec files;        /* struct parsed_file */
+	struct vec done;         /* struct lowered */
+	int depth;               /* method nesting, bounded */
+};
+
+/* A name binding in a function being lowered. */
+struct binding {
+	const char *name;
+	uint32_t value;
+};
+
+struct fn_state {
+	struct lower *L;
+	struct ir_block *b;      /* block being appended to */
+	struct vec env;          /* struct binding, latest wins */
+	int returned;            /* a return statement was lowered */
+	uint32_t ret;            /* its value */
+};
+
+/* ---- names and types ---- */
+
+static void bind(struct fn_state *fs, const char *name, uint32_t v)
+{
+	struct binding b = {name, v};
+	VEC_PUSH(&fs->L->ctx->arena, &fs->env, struct binding, b);
+}
+
+static int lookup(struct fn_state *fs, const char *name, uint32_t *v)
+{
+	for (size_t i = fs->env.len; i-- > 0;) {
+		struct binding *b = &VEC_AT(&fs->env, struct binding, i);
+		if (strcmp(b->name, name) == 0) {
+			*v = b->value;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* After `y = op_(x)`, every name bound to x now means y. */
+static void rebind_value(struct fn_state *fs, uint32_t from, uint32_t to)
+{
+	size_t n = fs->env.len;
+	for (size_t i = 0; i < n; i++) {
+		struct binding *b = &VEC_AT(&fs->env, struct binding, i);
+		if (b->value == from)
+			bind(fs, b->name, to);
+	}
+}
+
+/* "a.b.c" for a chain of names and attributes, NULL otherwise. */
+static const char *dotted(struct arena *a, const struct ts_expr *e)
+{
+	if (e->kind == TE_NAME)
+		return e->u.name;
+	if (e->kind != TE_ATTR)
+		return NULL;
+	const char *base = dotted(a, e->u.attr.obj);
+	return base ? arena_printf(a, "%s.%s", base, e->u.attr.name) : NULL;
+}
+
+static const struct ir_type *make_type(struct lower *L, enum vkind k, const char *qualname)
+{
+	struct ir_type *t = arena_alloc(&L->ctx->arena, sizeof *t);
+	t->kind = k;
+	t->qualname = qualname;
+	return t;
+}
+
+/* The type an annotation denotes. Unknown annotations are VK_ANY. */
+static const struct ir_type *annot_type(struct lower *L, const struct ts_expr *t)
+{
+	if (!t)
+		return make_type(L, VK_ANY, NULL);
+	if (t->kind == TE_NONE)
+		return make_type(L, VK_NONE, NULL);
+	if (t->kind == TE_SUBSCRIPT) {
+		const char *head = dotted(&L->ctx->arena, t->u.sub.obj);
+		static const struct { const char *name; enum vkind k; } generic[] = {
+			{"List", VK_LIST}, {"Tuple", VK_TUPLE}, {"Dict", VK_DICT},
+			{"Optional", VK_OPTIONAL},
+		};
+		if (head && (strcmp(head, "Final") == 0 || strcmp(head, "annotate") == 0))
+			return annot_type(L, t->u.sub.index);
+		for (size_t i = 0; head && i < sizeof generic / sizeof *generic; i++) {
+			if (strcmp(head, generic[i].name) != 0)
+				continue;
+			struct ir_type *ty = (struct ir_type *)make_type(L, generic[i].k, NULL);
+			const struct ts_expr *ix = t->u.sub.index;
+			int n = ix->kind == TE_TUPLE ? ix->u.seq.n : 1;
+			ty->nelem = n;
+			ty->elem = arena_alloc(&L->ctx->arena, sizeof *ty->elem * (size_t)(n ? n : 1));
+			for (int j = 0; j < n; j++)
+				ty->elem[j] = annot_type(L, ix->kind == TE_TUPLE ? ix->u.seq.items[j] : ix);
+			return ty;
+		}
+		return make_type(L, VK_ANY, NULL);
+	}
+	const char *name = dotted(&L->ctx->arena, t);
+	if (!name)
+		return make_type(L, VK_ANY, NULL);
+	static const struct { const char *name; enum vkind k; } simple[] = {
+		{"Tensor", VK_TENSOR}, {"int", VK_INT}, {"float", VK_FLOAT}, {"bool", VK_BOOL},
+		{"str", VK_STR}, {"NoneType", VK_NONE}, {"Device", VK_DEVICE}, {"Any", VK_ANY},
+	};
+	for (size_t i = 0; i < sizeof simple / sizeof *simple; i++)
+		if (strcmp(name, simple[i].name) == 0)
+			return make_type(L, simple[i].k, NULL);
+	if (strncmp(name, "__torch__.", 10) == 0)
+		return make_type(L, VK_OBJECT, name);
+	return make_type(L, VK_ANY, NULL);
+}
+
+static uint32_t typed_value_of(struct lower *L, uint32_t v, const struct ir_type *t)
+{
+	struct ir_value *iv = ir_val(L->m, v);
+	iv->kind = t->kind == VK_OPTIONAL ? t->elem[0]->kind : t->kind;
+	iv->type = t->kind == VK_OPTIONAL ? t->elem[0] : t;
+	return v;
+}
+
+/* ---- code records ---- */
+
+/* The parsed file holding class or function `qualname` ("__torch__.a.b.C"), or NULL. */
+static struct ts_file *file_for(struct lower *L, const char *qualname, const char **leaf)
+{
+	const char *dot = strrchr(qualname, '.');
+	if (!dot)
+		return NULL;
+	*leaf = dot + 1;
+	char *rec = arena_printf(&L->ctx->arena, "code/%.*s.py", (int)(dot - qualname), qualname);
+	for (char *p = rec + 5; *p; p++)
+		if (*p == '.' && strcmp(p, ".py") != 0)
+			*p = '/';
+	for (size_t i = 0; i < L->files.len; i++) {
+		struct parsed_file *pf = &VEC_AT(&L->files, struct parsed_file, i);
+		if (strcmp(pf->record, rec) == 0)
+			return pf->file;
+	}
+	struct parsed_file pf = {rec, NULL};
+	const struct pt_record *r = pt_find(L->ar, rec);
+	if (r) {
+		const char *where = arena_printf(&L->ctx->arena, "%s: %s", L->ar->path, rec);
+		pf.file = ts_parse(L->ctx, where, (const char *)r->data, r->size);
+	}
+	VEC_PUSH(&L->ctx->arena, &L->files, struct parsed_file, pf);
+	return pf.file;
+}
+
+static struct ts_class *find_class(struct lower *L, const char *qualname)
+{
+	const char *leaf = NULL;
+	struct ts_file *f = file_for(L, qualname, &leaf);
+	for (int i = 0; f && i < f->nclasses; i++)
+		if (strcmp(f->classes[i].name, leaf) == 0)
+			return &f->classes[i];
+	return NULL;
+}
+
+static struct ts_def *find_method(struct ts_class *c, const char *name)
+{
+	for (int i = 0; c && i < c->nmethods; i++)
+		if (strcmp(c->methods[i].name, name) == 0)
+			return &c->methods[i];
+	return NULL;
+}
+
+static const struct ts_attr_decl *find_attr(struct ts_class *c, const char *name)
+{
+	for (int i = 0; c && i < c->nattrs; i++)
+		if (strcmp(c->attrs[i].name, name) == 0)
+			return &c->attrs[i];
+	return NULL;
+}
+
+static uint32_t lower_method(struct lower *L, const char *qualname, const char *method,
+                             struct loc where);
+
+/* ---- expressions ---- */
+
+static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e);
+
+static uint32_t node1(struct fn_state *fs, enum op op, const uint32_t *in, int nin,
+                      enum vkind k, struct loc loc)
+{
+	struct ir_module *m = fs->L->m;
+	uint32_t n = ir_add_node(m, fs->b, op, in, nin, 1);
+	ir_node(m, n)->loc = loc;
+	uint32_t v = ir_node(m, n)->out[0];
+	ir_val(m, v)->kind = k;
+	return v;
+}
+
+static uint32_t with_loc(struct fn_state *fs, uint32_t v, struct loc loc)
+{
+	uint32_t d = ir_val(fs->L->m, v)->def;
+	if (d != IR_NONE)
+		ir_node(fs->L->m, d)->loc = loc;
+	ir_val(fs->L->m, v)->loc = loc;
+	return v;
+}
+
+/* A tensor constant from the archive, made contiguous. */
+uint32_t ts_tensor_const(struct ir_module *m, struct ir_block *b, const struct pt_tensor *t,
+                         const char *name, struct loc loc)
+{
+	struct ir_shape s = {.rank = t->rank};
+	int64_t numel = 1, expect = 1;
+	int contiguous = 1;
+	for (int i = t->rank - 1; i >= 0; i--) {
+		s.dims[i] = t->sizes[i];
+		if (t->sizes[i] != 1 && t->strides[i] != expect)
+			contiguous = 0;
+		expect *= t->sizes[i];
+		numel *= t->sizes[i];
+	}
+	size_t es = dtype_size(t->dtype);
+	if (!es)
+		diag_error(m->ctx, loc, "tensor '%s' has an unsupported element type", name);
+	const unsigned char *src = t->storage->data;
+	const void *data;
+	if (contiguous) {
+		data = src + (size_t)t->offset * es;
+	} else {
+		unsigned char *dst = arena_alloc(&m->ctx->arena, (size_t)numel * es + 1);
+		for (int64_t i = 0; i < numel; i++) {
+			int64_t rem = i, off = t->offset;
+			for (int d = t->rank - 1; d >= 0; d--) {
+				off += (rem % t->sizes[d]) * t->strides[d];
+				rem /= t->sizes[d];
+			}
+			memcpy(dst + (size_t)i * es, src + (size_t)off * es, es);
+		}
+		data = dst;
+	}
+	uint32_t v = ir_const_tensor(m, b, t->dtype, &s, data, name);
+	ir_node(m, ir_val(m, v)->def)->loc = loc;
+	return v;
+}
+
+static uint32_t lower_constant_ref(struct fn_state *fs, const struct ts_expr *e)
+{
+	struct lower *L = fs->L;
+	const char *c = e->u.attr.name;
+	char *end;
+	long idx = c[0] == 'c' ? strtol(c + 1, &end, 10) : -1;
+	if (idx < 0 || *end || !L->constants || L->constants->kind != PV_TUPLE ||
+	    (size_t)idx >= L->constants->u.seq.n)
+		diag_error(L->ctx, e->loc, "CONSTANTS.%s does not exist in constants.pkl", c);
+	struct pv *p = L->constants->u.seq.items[idx];
+	const char *name = arena_printf(&L->ctx->arena, "CONSTANTS.%s", c);
+	switch (p->kind) {
+	case PV_TENSOR: return ts_tensor_const(L->m, fs->b, p->u.tensor, name, e->loc);
+	case PV_INT: return with_loc(fs, ir_const_int(L->m, fs->b, p->u.i), e->loc);
+	case PV_FLOAT: return with_loc(fs, ir_const_float(L->m, fs->b, p->u.f), e->loc);
+	case PV_BOOL: return with_loc(fs, ir_const_bool(L->m, fs->b, p->u.b), e->loc);
+	case PV_STR: return with_loc(fs, ir_const_str(L->m, fs->b, p->u.str.s), e->loc);
+	case PV_NONE: return with_loc(fs, ir_const_none(L->m, fs->b), e->loc);
+	default:
+		diag_error(L->ctx, e->loc, "CONSTANTS.%s is a %s, which kiln does not support", c,
+		           pv_kind_name(p->kind));
+	}
+}
+
+/* self.name / obj.name on an object: typed by the class's annotation. */
+static uint32_t lower_getattr(struct fn_state *fs, uint32_t obj, const char *name, struct loc loc)
+{
+	struct lower *L = fs->L;
+	struct ir_value *ov = ir_val(L->m, obj);
+	if (ov->kind != VK_OBJECT || !ov->type || !ov->type->qualname)
+		diag_error(L->ctx, loc, "attribute '%s' read from a value that is not an object", name);
+	struct ts_class *c = find_class(L, ov->type->qualname);
+	const struct ts_attr_decl *d = find_attr(c, name);
+	uint32_t v = node1(fs, OP_GETATTR, &obj, 1, VK_ANY, loc);
+	ir_node(L->m, ir_val(L->m, v)->def)->a.name.name = name;
+	if (d && d->value && d->is_final)
+		return lower_expr(fs, d->value);
+	if (d)
+		typed_value_of(L, v, annot_type(L, d->type));
+	else if (strcmp(name, "training") == 0)
+		ir_val(L->m, v)->kind = VK_BOOL;
+	else if (!c)
+		diag_error(L->ctx, loc, "class '%s' has no code in the archive", ov->type->qualname);
+	else
+		diag_error(L->ctx, loc, "class '%s' declares no attribute '%s'", ov->type->qualname, name);
+	return v;
+}
+
+static enum vkind arith_kind(struct ir_module *m, const uint32_t *in, int nin, enum aten_result r)
+{
+	int tensor = 0, flt = 0;
+	for (int i = 0; i < nin && i < 2; i++) {
+		if (in[i] == IR_NONE)
+			continue;
+		enum vkind k = ir_val(m, in[i])->kind;
+		tensor |= k == VK_TENSOR || k == VK_ANY || k == VK_UNKNOWN;
+		flt |= k == VK_FLOAT;
+	}
+	if (tensor)
+		return VK_TENSOR;
+	if (r == R_CMP)
+		return VK_BOOL;
+	return flt || r == R_DIV ? VK_FLOAT : VK_INT;
+}
+
+/* Place positional and keyword arguments by the schema, filling defaults. */
+static void place_args(struct fn_state *fs, const struct aten_schema *s, const struct ts_expr *call,
+                       uint32_t *in)
+{
+	struct lower *L = fs->L;
+	int filled[ATEN_MAX_ARGS] = {0};
+	if (call->u.call.nargs > s->nargs)
+		diag_error(L->ctx, call->loc, "too many arguments to '%s': %d given, at most %d",
+		           s->name, call->u.call.nargs, s->nargs);
+	for (int i = 0; i < call->u.call.nargs; i++) {
+		in[i] = lower_expr(fs, call->u.call.args[i]);
+		filled[i] = 1;
+	}
+	for (int k = 0; k < call->u.call.nkw; k++) {
+		int j = 0;
+		while (j < s->nargs && strcmp(s->args[j], call->u.call.kwnames[k]) != 0)
+			j++;
+		if (j == s->nargs)
+			diag_error(L->ctx, call->u.call.kwargs[k]->loc, "'%s' has no argument '%s'",
+			           s->name, call->u.call.kwnames[k]);
+		in[j] = lower_expr(fs, call->u.call.kwargs[k]);
+		filled[j] = 1;
+	}
+	for (int j = 0; j < s->nargs; j++) {
+		if (filled[j])
+			continue;
+		if (!s->has_default[j])
+			diag_error(L->ctx, call->loc, "'%s' is missing its argument '%s'", s->name,
+			           s->args[j]);
+		const struct aten_default *d = &s->deflt[j];
+		switch (d->kind) {
+		case CK_NONE: in[j] = ir_const_none(L->m, fs->b); break;
+		case CK_INT: in[j] = ir_const_int(L->m, fs->b, d->i); break;
+		case CK_BOOL: in[j] = ir_const_bool(L->m, fs->b, (int)d->i); break;
+		case CK_FLOAT: in[j] = ir_const_float(L->m, fs->b, d->f); break;
+		case CK_STR: in[j] = ir_const_str(L->m, fs->b, d->s); break;
+		case CK_INTS: in[j] = ir_const_ints(L->m, fs->b, d->ints, d->n); break;
+		default: unreachable();
+		}
+	}
+}
+
+/* torch.<name>(...) / ops.<ns>.<name>(...). */
+static uint32_t lower_aten(struct fn_state *fs, const char *name, const char *shown,
+                           const struct ts_expr *call)
+{
+	struct lower *L = fs->L;
+	int id = aten_lookup(name);
+	if (id < 0) {
+		diag_error_soft(L->ctx, call->loc, "unsupported operator '%s'", shown);
+		uint32_t v = node1(fs, OP_ATEN, NULL, 0, VK_ANY, call->loc);
+		ir_node(L->m, ir_val(L->m, v)->def)->a.aten = (struct aten_attr){name, -1};
+		return v;
+	}
+	const struct aten_schema *s = aten_schema((enum aten_id)id);
+	uint32_t in[ATEN_MAX_ARGS];
+	place_args(fs, s, call, in);
+	int nout = s->result == R_TENSOR2 ? 2 : 1;
+	uint32_t n = ir_add_node(L->m, fs->b, OP_ATEN, in, s->nargs, nout);
+	struct ir_node *node = ir_node(L->m, n);
+	node->loc = call->loc;
+	node->a.aten = (struct aten_attr){s->name, id};
+	enum vkind k;
+	switch (s->result) {
+	case R_TENSOR: case R_TENSOR2: k = VK_TENSOR; break;
+	case R_TENSORLIST: k = VK_LIST; break;
+	case R_ARITH: case R_DIV: case R_CMP: k = arith_kind(L->m, in, s->nargs, s->result); break;
+	case R_INT: k = VK_INT; break;
+	case R_FLOAT: k = VK_FLOAT; break;
+	case R_BOOL: k = VK_BOOL; break;
+	case R_NONE: k = VK_NONE; break;
+	case R_SIZE: k = ir_val(L->m, in[1])->kind == VK_NONE ? VK_LIST : VK_INT; break;
+	case R_SAME: k = ir_val(L->m, in[0])->kind; break;
+	default: unreachable();
+	}
+	for (int i = 0; i < nout; i++) {
+		ir_val(L->m, ir_node(L->m, n)->out[i])->kind = k;
+		ir_val(L->m, ir_node(L->m, n)->out[i])->loc = call->loc;
+	}
+	uint32_t out = ir_node(L->m, n)->out[0];
+	size_t len = strlen(name);
+	if (len > 1 && name[len - 1] == '_' && name[0] != '_')
+		rebind_value(fs, in[0], out);
+	return out;
+}
+
+/* (obj).method(args) on a module or class object. */
+static uint32_t lower_method_call(struct fn_state *fs, uint32_t obj, const char *method,
+                                  const struct ts_expr *call)
+{
+	struct lower *L = fs->L;
+	struct ir_value *ov = ir_val(L->m, obj);
+	if (ov->kind != VK_OBJECT || !ov->type || !ov->type->qualname)
+		diag_error(L->ctx, call->loc, "method '%s' called on a value that is not an object",
+		           method);
+	if (call->u.call.nkw)
+		diag_error(L->ctx, call->loc, "keyword arguments to method '%s' are not supported",
+		           method);
+	const char *qual = ov->type->qualname;
+	uint32_t f = lower_method(L, qual, method, call->loc);
+	int nin = call->u.call.nargs + 1;
+	uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)nin);
+	in[0] = obj;
+	for (int i = 1; i < nin; i++)
+		in[i] = lower_expr(fs, call->u.call.args[i - 1]);
+	struct ir_func *fn = VEC_AT(&L->m->funcs, struct ir_func *, f);
+	if (fn->body->nparams != nin)
+		diag_error(L->ctx, call->loc, "'%s.%s' takes %d arguments, %d given", qual, method,
+		           fn->body->nparams - 1, nin - 1);
+	uint32_t n = ir_add_node(L->m, fs->b, OP_CALL_METHOD, in, nin, 1);
+	struct ir_node *node = ir_node(L->m, n);
+	node->loc = call->loc;
+	node->a.call = (struct call_attr){method, qual, f};
+	uint32_t out = node->out[0];
+	uint32_t r = fn->body->nrets ? fn->body->rets[0] : IR_NONE;
+	struct ir_value *ovv = ir_val(L->m, out);
+	ovv->kind = r != IR_NONE ? ir_val(L->m, r)->kind : VK_NONE;
+	ovv->type = r != IR_NONE ? ir_val(L->m, r)->type : NULL;
+	return out;
+}
+
+static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struct ts_expr *e,
+                              int *handled)
+{
+	struct lower *L = fs->L;
+	const struct ts_expr *const *args = (const struct ts_expr *const *)e->u.call.args;
+	int nargs = e->u.call.nargs;
+	*handled = 1;
+	if ((strcmp(name, "annotate") == 0 || strcmp(name, "unchecked_cast") == 0) && nargs == 2) {
+		uint32_t v = lower_expr(fs, args[1]);
+		const struct ir_type *t = annot_type(L, args[0]);
+		if (t->kind != VK_ANY && t->kind != VK_OPTIONAL && ir_val(L->m, v)->kind == VK_ANY)
+			ir_val(L->m, v)->kind = t->kind;
+		return v;
+	}
+	if (strcmp(name, "uninitialized") == 0 && nargs == 1)
+		return with_loc(fs, ir_const_none(L->m, fs->b), e->loc);
+	if (strcmp(name, "getattr") == 0 && nargs == 2 && args[1]->kind == TE_STR)
+		return lower_getattr(fs, lower_expr(fs, args[0]), args[1]->u.str.s, e->loc);
+	static const struct { const char *py, *aten; } conv[] = {
+		{"int", "Int"}, {"float", "Float"}, {"len", "len"},
+	};
+	for (size_t i = 0; i < sizeof conv / sizeof *conv; i++)
+		if (strcmp(name, conv[i].py) == 0)
+			return lower_aten(fs, conv[i].aten, name, e);
+	*handled = 0;
+	return IR_NONE;
+}
+
+static uint32_t lower_call_expr(struct fn_state *fs, const struct ts_expr *e)
+{
+	struct lower *L = fs->L;
+	const struct ts_expr *fn = e->u.call.fn;
+	const char *name = dotted(&L->ctx->arena, fn);
+	if (name && strncmp(name, "torch.", 6) == 0 && !strchr(name + 6, '.')) {
+		if (strcmp(name, "torch.device") == 0 && e->u.call.nargs == 1 &&
+		    e->u.call.args[0]->kind == TE_STR) {
+			uint32_t v = ir_const_str(L->m, fs->b, e->u.call.args[0]->u.str.s);
+			ir_val(L->m, v)->kind = VK_DEVICE;
+			ir_node(L->m, ir_val(L->m, v)->def)->a.konst.kind = CK_DEVICE;
+			return with_loc(fs, v, e->loc);
+		}
+		return lower_aten(fs, name + 6, arena_printf(&L->ctx->arena, "aten::%s", name + 6), e);
+	}
+	if (name && strncmp(name, "ops.", 4) == 0) {
+		const char *rest = name + 4, *dot = strchr(rest, '.');
+		if (dot && strncmp(rest, "aten.", 5) == 0)
+			return lower_aten(fs, dot + 1, arena_printf(&L->ctx->arena, "aten::%s", dot + 1), e);
+		const char *shown = dot ? arena_printf(&L->ctx->arena, "%.*s::%s", (int)(dot - rest),
+		                                       rest, dot + 1)
+		                        : rest;
+		return lower_aten(fs, rest, shown, e);
+	}
+	if (name && fn->kind == TE_NAME) {
+		int handled;
+		uint32_t v = lower_builtin(fs, name, e, &handled);
+		if (handled)
+			return v;
+	}
+	if (fn->kind == TE_ATTR) {
+		uint32_t obj;
+		int is_name = fn->u.attr.obj->kind == TE_NAME;
+		if (!is_name || lookup(fs, fn->u.attr.obj->u.name, &obj))
+			return lower_method_call(fs, lower_expr(fs, fn->u.attr.obj), fn->u.attr.name, e);
+	}
+	diag_error_soft(L->ctx, e->loc, "unsupported call of '%s'", name ? name : "an expression");
+	return node1(fs, OP_ATEN, NULL, 0, VK_ANY, e->loc);
+}
+
+static uint32_t lower_seq(struct fn_state *fs, const struct ts_expr *e, enum op op, enum vkind k)
+{
+	int n = e->u.seq.n;
+	uint32_t *in = arena_alloc(&fs->L->ctx->arena, sizeof *in * (size_t)(n ? n : 1));
+	for (int i = 0; i < n; i++)
+		in[i] = lower_expr(fs, e->u.seq.items[i]);
+	return node1(fs, op, in, n, k, e->loc);
+}
+
+/* x[i] on a tuple or list with a constant index. */
+static uint32_t lower_subscript(struct fn_state *fs, const struct ts_expr *e)
+{
+	struct lower *L = fs->L;
+	uint32_t obj = lower_expr(fs, e->u.sub.obj);
+	if (e->u.sub.index->kind == TE_SLICE || e->u.sub.index->kind == TE_TUPLE)
+		diag_error(L->ctx, e->loc, "slicing a %s value is not supported",
+		           ir_val(L->m, obj)->kind == VK_TENSOR ? "tensor" : "container");
+	uint32_t idx = lower_expr(fs, e->u.sub.index);
+	uint32_t in[2] = {obj, idx};
+	enum vkind k = VK_ANY;
+	const struct ir_type *t = ir_val(L->m, obj)->type;
+	const struct ir_const *c = ir_const_of(L->m, idx);
+	if (t && t->nelem > 0) {
+		int i = c && c->kind == CK_INT && t->kind == VK_TUPLE ? (int)c->i : 0;
+		if (i >= 0 && i < t->nelem)
+			k = t->elem[i]->kind;
+	} else if (ir_val(L->m, obj)->kind == VK_LIST) {
+		k = VK_TENSOR; /* lists of tensors from chunk/split */
+	}
+	return node1(fs, OP_GETITEM, in, 2, k, e->loc);
+}
+
+static const char *binop_aten(enum ts_op op)
+{
+	switch (op) {
+	case TO_ADD: return "add";
+	case TO_SUB: return "sub";
+	case TO_MUL: return "mul";
+	case TO_DIV: return "div";
+	case TO_FLOORDIV: return "floordiv";
+	case TO_MOD: return "remainder";
+	case TO_POW: return "pow";
+	case TO_EQ: return "eq";
+	case TO_NE: return "ne";
+	case TO_LT: return "lt";
+	case TO_LE: return "le";
+	case TO_GT: return "gt";
+	case TO_GE: return "ge";
+	default: return NULL;
+	}
+}
+
+/* a OP b as the aten call it denotes. */
+static uint32_t lower_binop(struct fn_state *fs, enum ts_op op, const struct ts_expr *a,
+                            const struct ts_expr *b, struct loc loc)
+{
+	const char *name = binop_aten(op);
+	if (!name)
+		diag_error(fs->L->ctx, loc, "operator '%s' is not supported", ts_op_str(op));
+	struct ts_expr *args[2] = {(struct ts_expr *)a, (struct ts_expr *)b};
+	struct ts_expr call = {.kind = TE_CALL, .loc = loc};
+	call.u.call.args = args;
+	call.u.call.nargs = 2;
+	return lower_aten(fs, name, arena_printf(&fs->L->ctx->arena, "aten::%s", name), &call);
+}
+
+static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e)
+{
+	struct lower *L = fs->L;
+	struct ir_module *m = L->m;
+	uint32_t v;
+	switch (e->kind) {
+	case TE_NAME:
+		if (lookup(fs, e->u.name, &v))
+			return v;
+		if (strcmp(e->u.name, "inf") == 0 || strcmp(e->u.name, "nan") == 0)
+			return with_loc(fs, ir_const_float(m, fs->b, e->u.name[0] == 'i' ? 1.0 / 0.0 : 0.0 / 0.0), e->loc);
+		diag_error(L->ctx, e->loc, "undefined name '%s'", e->u.name);
+	case TE_INT: return with_loc(fs, ir_const_int(m, fs->b, e->u.i), e->loc);
+	case TE_FLOAT: return with_loc(fs, ir_const_float(m, fs->b, e->u.f), e->loc);
+	case TE_STR: return with_loc(fs, ir_const_str(m, fs->b, e->u.str.s), e->loc);
+	case TE_NONE: return with_loc(fs, ir_const_none(m, fs->b), e->loc);
+	case TE_BOOL: return with_loc(fs, ir_const_bool(m, fs->b, e->u.b), e->loc);
+	case TE_ATTR:
+		if (e->u.attr.obj->kind == TE_NAME && strcmp(e->u.attr.obj->u.name, "CONSTANTS") == 0 &&
+		    !lookup(fs, "CONSTANTS", &v))
+			return lower_constant_ref(fs, e);
+		return lower_getattr(fs, lower_expr(fs, e->u.attr.obj), e->u.attr.name, e->loc);
+	case TE_CALL: return lower_call_expr(fs, e);
+	case TE_SUBSCRIPT: return lower_subscript(fs, e);
+	case TE_TUPLE: return lower_seq(fs, e, OP_TUPLE, VK_TUPLE);
+	case TE_LIST: return lower_seq(fs, e, OP_LIST, VK_LIST);
+	case TE_UNARY:
+		if (e->u.un.op == TO_NEG) {
+			struct ts_expr zero = {.kind = TE_INT, .loc = e->loc};
+			return lower_binop(fs, TO_SUB, &zero, e->u.un.a, e->loc);
+		}
+		break;
+	case TE_BINARY: return lower_binop(fs, e->u.bin.op, e->u.bin.a, e->u.bin.b, e->loc);
+	case TE_COMPARE:
+		if (e->u.cmp.n == 1)
+			return lower_binop(fs, e->u.cmp.ops[0], e->u.cmp.items[0], e->u.cmp.items[1],
+			                   e->loc);
+		break;
+	default: break;
+	}
+	diag_error(L->ctx, e->loc, "this kind of expression is not supported yet");
+}
+
+/* ---- statements ---- */
+
+static void assign_target(struct fn_state *fs, const struct ts_expr *t, uint32_t v)
+{
+	struct lower *L = fs->L;
+	if (t->kind == TE_NAME) {
+		if (!ir_val(L->m, v)->name)
+			ir_val(L->m, v)->name = t->u.name;
+		bind(fs, t->u.name, v);
+		return;
+	}
+	if (t->kind != TE_TUPLE && t->kind != TE_LIST)
+		diag_error(L->ctx, t->loc, "assignment to this kind of target is not supported");
+	int n = t->u.seq.n;
+	uint32_t d = ir_val(L->m, v)->def;
+	struct ir_node *src = d != IR_NONE ? ir_node(L->m, d) : NULL;
+	if (src && (src->op == OP_TUPLE || src->op == OP_LIST)) {
+		if (src->nin != n)
+			diag_error(L->ctx, t->loc, "cannot unpack %d values into %d names", src->nin, n);
+		uint32_t *items = src->in;
+		for (int i = 0; i < n; i++)
+			assign_target(fs, t->u.seq.items[i], items[i]);
+		return;
+	}
+	uint32_t un = ir_add_node(L->m, fs->b, OP_UNPACK, &v, 1, n);
+	ir_node(L->m, un)->loc = t->loc;
+	const struct ir_type *ty = ir_val(L->m, v)->type;
+	for (int i = 0; i < n; i++) {
+		uint32_t o = ir_node(L->m, un)->out[i];
+		struct ir_value *ov = ir_val(L->m, o);
+		ov->kind = ty && ty->kind == VK_TUPLE && i < ty->nelem ? ty->elem[i]->kind
+		           : ty && ty->kind == VK_LIST && ty->nelem   ? ty->elem[0]->kind
+		                                                      : VK_TENSOR;
+		if (ty && ty->kind == VK_TUPLE && i < ty->nelem)
+			ov->type = ty->elem[i];
+		assign_target(fs, t->u.seq.items[i], o);
+	}
+}
+
+static void lower_block(struct fn_state *fs, const struct ts_block *blk);
+
+static void lower_stmt(struct fn_state *fs, const struct ts_stmt *s)
+{
+	struct kiln_ctx *ctx = fs->L->ctx;
+	if (fs->returned)
+		diag_error(ctx, s->loc, "statement after return");
+	switch (s->kind) {
+	case TS_EXPR: lower_expr(fs, s->u.expr); return;
+	case TS_ASSIGN: {
+		uint32_t v = lower_expr(fs, s->u.assign.value);
+		for (int i = 0; i < s->u.assign.ntargets; i++)
+			assign_target(fs, s->u.assign.targets[i], v);
+		return;
+	}
+	case TS_ANNASSIGN:
+		if (s->u.ann.value)
+			assign_target(fs, s->u.ann.target, lower_expr(fs, s->u.ann.value));
+		return;
+	case TS_RETURN:
+		fs->ret = s->u.expr ? lower_expr(fs, s->u.expr) : ir_const_none(fs->L->m, fs->b);
+		fs->returned = 1;
+		return;
+	case TS_PASS: return;
+	case TS_IF: diag_error_soft(ctx, s->loc, "control flow ('if') is not supported yet"); return;
+	case TS_FOR: diag_error_soft(ctx, s->loc, "control flow ('for') is not supported yet"); return;
+	case TS_WHILE: diag_error_soft(ctx, s->loc, "control flow ('while') is not supported yet"); return;
+	case TS_RAISE: diag_error_soft(ctx, s->loc, "'raise' is not supported yet"); return;
+	case TS_ASSERT: diag_error_soft(ctx, s->loc, "'assert' is not supported yet"); return;
+	default: diag_error_soft(ctx, s->loc, "this statement is not supported yet"); return;
+	}
+}
+
+static void lower_block(struct fn_state *fs, const struct ts_block *blk)
+{
+	for (int i = 0; i < blk->n; i++) {
+		lower_stmt(fs, blk->stmts[i]);
+		if (fs->L->ctx->nerrors >= 20)
+			diag_check(fs->L->ctx);
+	}
+}
+
+/* ---- methods ---- */
+
+static uint32_t lower_method(struct lower *L, const char *qualname, const char *method,
+                             struct loc where)
+{
+	for (size_t i = 0; i < L->done.len; i++) {
+		struct lowered *d = &VEC_AT(&L->done, struct lowered, i);
+		if (strcmp(d->qualname, qualname) == 0 && strcmp(d->method, method) == 0)
+			return d->func;
+	}
+	struct ts_class *c = find_class(L, qualname);
+	struct ts_def *def = find_method(c, method);
+	if (!def)
+		diag_error(L->ctx, where, "no code for method '%s' of class '%s' in the archive",
+		           method, qualname);
+	if (++L->depth > 64)
+		diag_error(L->ctx, where, "method calls nest more than 64 deep");
+	struct ir_func *fn = ir_new_func(L->m, arena_printf(&L->ctx->arena, "%s.%s",
+	                                                    strrchr(qualname, '.') + 1, method));
+	fn->qualname = qualname;
+	uint32_t idx = (uint32_t)(L->m->funcs.len - 1);
+	struct lowered rec = {qualname, method, idx};
+	VEC_PUSH(&L->ctx->arena, &L->done, struct lowered, rec);
+
+	struct fn_state fs = {.L = L, .b = fn->body};
+	fn->arg_names = arena_alloc(&L->ctx->arena, sizeof(char *) * (size_t)(def->nparams + 1));
+	for (int i = 0; i < def->nparams; i++) {
+		const struct ts_param *p = &def->params[i];
+		uint32_t v = ir_add_param(L->m, fn->body, VK_ANY);
+		const struct ir_type *t = i == 0 && !p->type ? make_type(L, VK_OBJECT, qualname)
+		                                             : annot_type(L, p->type);
+		typed_value_of(L, v, t);
+		ir_val(L->m, v)->name = p->name;
+		ir_val(L->m, v)->loc = p->loc;
+		fn->arg_names[i] = p->name;
+		bind(&fs, p->name, v);
+	}
+	lower_block(&fs, &def->body);
+	if (!fs.returned)
+		fs.ret = ir_const_none(L->m, fn->body);
+	ir_set_rets(L->m, fn->body, &fs.ret, 1);
+	L->depth--;
+	return idx;
+}
+
+struct ir_module *ts_load(struct kiln_ctx *ctx, const char *path)
+{
+	struct lower L = {.ctx = ctx};
+	L.ar = pt_open(ctx, path);
+	L.root = pt_unpickle(ctx, L.ar, "data.pkl", "data");
+	if (pt_find(L.ar, "constants.pkl"))
+		L.constants = pt_unpickle(ctx, L.ar, "constants.pkl", "constants");
+	struct loc where = {.file = path};
+	if (L.root->kind != PV_OBJECT)
+		diag_error(ctx, (struct loc){.file = arena_printf(&ctx->arena, "%s: data.pkl", path)},
+		           "the root value is a %s, not a module object", pv_kind_name(L.root->kind));
+	L.m = ir_module_new(ctx, path);
+	L.m->root = L.root;
+	L.m->main = lower_method(&L, L.root->u.obj.qualname, "forward", where);
+	diag_check(ctx);
+	return L.m;
+}
+
+void ts_dump_code(struct kiln_ctx *ctx, const char *path, FILE *out)
+{
+	struct pt_archive *ar = pt_open(ctx, path);
+	for (size_t i = 0; i < ar->nrecs; i++) {
+		const struct pt_record *r = &ar->recs[i];
+		size_t n = strlen(r->name);
+		if (strncmp(r->name, "code/", 5) != 0 || n < 3 || strcmp(r->name + n - 3, ".py") != 0)
+			continue;
+		fprintf(out, "# %s\n", r->name);
+		fwrite(r->data, 1, r->size, out);
+		if (r->size && r->data[r->size - 1] != '\n')
+			fputc('\n', out);
+	}
+}

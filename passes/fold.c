@@ -1,0 +1,306 @@
+/* fold.c: constant folding of scalars, lists and sizes.
+ * Folds ATEN scalar operators whose inputs are constants (int/float arithmetic and
+ * comparisons, Int/Float/NumToTensor conversions, len, prim.min/max), size/dim/numel
+ * of tensors whose shape is known, LIST nodes of constant ints into one int-list
+ * constant, and GETITEM/UNPACK of LIST/TUPLE nodes and int-list constants.
+ * Each fold inserts a constant where the node was and redirects its uses; the node
+ * becomes dead. Returns the number of folds, so the pipeline can iterate to a fixed
+ * point with canonicalize and shapes. Linear per call. */
+#include <math.h>
+#include <string.h>
+
+#include "passes.h"
+#include "frontend/aten.h"
+
+struct folder {
+	struct ir_module *m;
+	struct ir_block *b;
+	size_t i;        /* position of the node being folded */
+	int changes;
+};
+
+/* Replace output k of node id by value v (already defined before position f->i). */
+static void replace(struct folder *f, uint32_t id, int k, uint32_t v)
+{
+	ir_replace_uses(f->m, ir_node(f->m, id)->out[k], v);
+	f->changes++;
+}
+
+static void kill(struct folder *f, uint32_t id)
+{
+	ir_node(f->m, id)->dead = 1;
+}
+
+/* Make a constant at the current position (before the node being folded). */
+static uint32_t here(struct folder *f, uint32_t v, struct loc loc)
+{
+	ir_place(f->m, f->b, f->i++, v);
+	ir_node(f->m, ir_val(f->m, v)->def)->loc = loc;
+	return v;
+}
+
+static int fold_int(struct folder *f, uint32_t id, int64_t v)
+{
+	struct ir_node *n = ir_node(f->m, id);
+	struct loc loc = n->loc;
+	replace(f, id, 0, here(f, ir_const_int(f->m, f->b, v), loc));
+	kill(f, id);
+	return 1;
+}
+
+static int fold_float(struct folder *f, uint32_t id, double v)
+{
+	struct loc loc = ir_node(f->m, id)->loc;
+	replace(f, id, 0, here(f, ir_const_float(f->m, f->b, v), loc));
+	kill(f, id);
+	return 1;
+}
+
+static int fold_bool(struct folder *f, uint32_t id, int v)
+{
+	struct loc loc = ir_node(f->m, id)->loc;
+	replace(f, id, 0, here(f, ir_const_bool(f->m, f->b, v), loc));
+	kill(f, id);
+	return 1;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Binary arithmetic on two scalar constants; Python semantics. */
+static int fold_arith(struct folder *f, uint32_t id, enum aten_id op)
+{
+	struct ir_node *n = ir_node(f->m, id);
+	struct ir_module *m = f->m;
+	if (ir_val(m, n->out[0])->kind == VK_TENSOR)
+		return 0;
+	int64_t a, b;
+	double x, y;
+	int ints = ir_get_int(m, n->in[0], &a) && (op == ATEN_NEG || ir_get_int(m, n->in[1], &b));
+	if (!ir_get_float(m, n->in[0], &x) || (op != ATEN_NEG && !ir_get_float(m, n->in[1], &y)))
+		return 0;
+	if (ints) {
+		switch (op) {
+		case ATEN_ADD: return fold_int(f, id, a + b);
+		case ATEN_SUB: return fold_int(f, id, a - b);
+		case ATEN_MUL: return fold_int(f, id, a * b);
+		case ATEN_NEG: return fold_int(f, id, -a);
+		case ATEN_FLOORDIV:
+			if (b == 0)
+				diag_error(m->ctx, n->loc, "integer division by zero");
+			return fold_int(f, id, floordiv(a, b));
+		case ATEN_REMAINDER:
+			if (b == 0)
+				diag_error(m->ctx, n->loc, "integer modulo by zero");
+			return fold_int(f, id, a - floordiv(a, b) * b);
+		case ATEN_EQ: return fold_bool(f, id, a == b);
+		case ATEN_NE: return fold_bool(f, id, a != b);
+		case ATEN_LT: return fold_bool(f, id, a < b);
+		case ATEN_LE: return fold_bool(f, id, a <= b);
+		case ATEN_GT: return fold_bool(f, id, a > b);
+		case ATEN_GE: return fold_bool(f, id, a >= b);
+		default: break;
+		}
+	}
+	switch (op) {
+	case ATEN_ADD: return fold_float(f, id, x + y);
+	case ATEN_SUB: return fold_float(f, id, x - y);
+	case ATEN_MUL: return fold_float(f, id, x * y);
+	case ATEN_DIV: return fold_float(f, id, x / y);
+	case ATEN_NEG: return fold_float(f, id, -x);
+	case ATEN_POW: return fold_float(f, id, pow(x, y));
+	case ATEN_FLOORDIV: return fold_float(f, id, floor(x / y));
+	case ATEN_EQ: return fold_bool(f, id, x == y);
+	case ATEN_NE: return fold_bool(f, id, x != y);
+	case ATEN_LT: return fold_bool(f, id, x < y);
+	case ATEN_LE: return fold_bool(f, id, x <= y);
+	case ATEN_GT: return fold_bool(f, id, x > y);
+	case ATEN_GE: return fold_bool(f, id, x >= y);
+	default: return 0;
+	}
+}
+
+/* size(x, d), size(x), dim(x), numel(x) of a tensor whose shape is known. */
+static int fold_size(struct folder *f, uint32_t id, enum aten_id op)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	struct ir_value *x = ir_val(m, n->in[0]);
+	if (x->kind != VK_TENSOR || x->shape.rank < 0)
+		return 0;
+	const struct ir_shape s = x->shape;
+	if (op == ATEN_DIM)
+		return fold_int(f, id, s.rank);
+	if (op == ATEN_NUMEL)
+		return shape_numel(&s) >= 0 ? fold_int(f, id, shape_numel(&s)) : 0;
+	if (ir_is_none(m, n->in[1])) {
+		for (int i = 0; i < s.rank; i++)
+			if (s.dims[i] < 0)
+				return 0;
+		struct loc loc = n->loc;
+		replace(f, id, 0, here(f, ir_const_ints(m, f->b, s.dims, s.rank), loc));
+		kill(f, id);
+		return 1;
+	}
+	int64_t d;
+	if (!ir_get_int(m, n->in[1], &d))
+		return 0;
+	if (d < -s.rank || d >= s.rank)
+		diag_error(m->ctx, n->loc, "size(): dimension %lld out of range for a %d-D tensor",
+		           (long long)d, s.rank);
+	d = d < 0 ? d + s.rank : d;
+	return s.dims[d] >= 0 ? fold_int(f, id, s.dims[d]) : 0;
+}
+
+static int fold_aten(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	int s = n->a.aten.schema;
+	if (s < 0)
+		return 0;
+	enum aten_id op = (enum aten_id)s;
+	int64_t a;
+	double x;
+	const int64_t *ints;
+	int cnt;
+	switch (op) {
+	case ATEN_SIZE: case ATEN_DIM: case ATEN_NUMEL: return fold_size(f, id, op);
+	case ATEN_INT:
+		if (ir_get_int(m, n->in[0], &a))
+			return fold_int(f, id, a);
+		if (ir_get_float(m, n->in[0], &x))
+			return fold_int(f, id, (int64_t)x);
+		return 0;
+	case ATEN_FLOAT:
+		return ir_get_float(m, n->in[0], &x) ? fold_float(f, id, x) : 0;
+	case ATEN_NUM_TO_TENSOR: case ATEN_SCALAR_IMPLICIT:
+		if (ir_val(m, n->in[0])->kind == VK_TENSOR)
+			return 0;
+		replace(f, id, 0, n->in[0]);
+		kill(f, id);
+		return 1;
+	case ATEN_LEN:
+		return ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
+	case ATEN_PRIM_MIN: case ATEN_PRIM_MAX: {
+		int64_t b;
+		if (!ir_get_int(m, n->in[0], &a) || !ir_get_int(m, n->in[1], &b))
+			return 0;
+		return fold_int(f, id, op == ATEN_PRIM_MIN ? (a < b ? a : b) : (a > b ? a : b));
+	}
+	default: return fold_arith(f, id, op);
+	}
+}
+
+/* A LIST of constant ints becomes one int-list constant. */
+static int fold_list(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	int64_t *v = arena_alloc(&m->ctx->arena, sizeof *v * (size_t)(n->nin + 1));
+	for (int i = 0; i < n->nin; i++) {
+		const struct ir_const *c = ir_const_of(m, n->in[i]);
+		if (!c || c->kind != CK_INT)
+			return 0;
+		v[i] = c->i;
+	}
+	struct loc loc = n->loc;
+	int nin = n->nin;
+	replace(f, id, 0, here(f, ir_const_ints(m, f->b, v, nin), loc));
+	kill(f, id);
+	return 1;
+}
+
+/* The items of a LIST/TUPLE node or int-list constant, as values made here. */
+static int items_of(struct folder *f, uint32_t v, uint32_t **items, int *n, struct loc loc)
+{
+	struct ir_module *m = f->m;
+	uint32_t d = ir_val(m, v)->def;
+	if (d == IR_NONE)
+		return 0;
+	struct ir_node *src = ir_node(m, d);
+	if (src->op == OP_LIST || src->op == OP_TUPLE) {
+		*items = src->in;
+		*n = src->nin;
+		return 1;
+	}
+	const int64_t *ints;
+	if (!ir_get_ints(m, v, &ints, n) || ir_const_of(m, v)->kind != CK_INTS)
+		return 0;
+	uint32_t *out = arena_alloc(&m->ctx->arena, sizeof *out * (size_t)(*n + 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = here(f, ir_const_int(m, f->b, ints[i]), loc);
+	*items = out;
+	return 1;
+}
+
+static int fold_getitem(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	int64_t k;
+	uint32_t *items;
+	int cnt;
+	struct loc loc = n->loc;
+	if (!ir_get_int(m, n->in[1], &k))
+		return 0;
+	uint32_t src = n->in[0];
+	if (!items_of(f, src, &items, &cnt, loc))
+		return 0;
+	if (k < -cnt || k >= cnt)
+		diag_error(m->ctx, loc, "index %lld out of range for %d items", (long long)k, cnt);
+	replace(f, id, 0, items[k < 0 ? k + cnt : k]);
+	kill(f, id);
+	return 1;
+}
+
+static int fold_unpack(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct loc loc = ir_node(m, id)->loc;
+	uint32_t *items;
+	int cnt;
+	if (!items_of(f, ir_node(m, id)->in[0], &items, &cnt, loc))
+		return 0;
+	struct ir_node *n = ir_node(m, id);
+	if (cnt != n->nout)
+		diag_error(m->ctx, loc, "cannot unpack %d values into %d names", cnt, n->nout);
+	for (int k = 0; k < cnt; k++)
+		replace(f, id, k, items[k]);
+	kill(f, id);
+	return 1;
+}
+
+static void fold_block(struct folder *f, struct ir_block *b)
+{
+	struct ir_block *saved_b = f->b;
+	size_t saved_i = f->i;
+	f->b = b;
+	for (f->i = 0; f->i < b->nodes.len; f->i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, f->i);
+		struct ir_node *n = ir_node(f->m, id);
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nblocks; k++)
+			fold_block(f, n->blocks[k]);
+		switch (n->op) {
+		case OP_ATEN: fold_aten(f, id); break;
+		case OP_LIST: fold_list(f, id); break;
+		case OP_GETITEM: fold_getitem(f, id); break;
+		case OP_UNPACK: fold_unpack(f, id); break;
+		default: break;
+		}
+	}
+	f->b = saved_b;
+	f->i = saved_i;
+}
+
+int fold(struct ir_module *m)
+{
+	struct folder f = {.m = m};
+	fold_block(&f, ir_main(m)->body);
+	return f.changes;
+}

@@ -1,0 +1,124 @@
+/* freeze.c: module attributes become constants, as torch.jit.freeze does.
+ * Before: the entry function's first parameter is `self`; GETATTR chains reach
+ * submodules, weights and hyperparameters.
+ * After: `self` is gone; each GETATTR on a known object is replaced by a constant
+ * (a tensor, a scalar, a list of ints, or a submodule object that later GETATTRs
+ * resolve). Tensor constants are named by their attribute path ("layer1.0.conv1.weight").
+ * Linear in the number of nodes. */
+#include <string.h>
+
+#include "passes.h"
+#include "frontend/frontend.h"
+#include "frontend/pt.h"
+
+/* A constant for pickle value p, inserted at *pos in b; IR_NONE if not representable. */
+static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p,
+                          const char *path, struct loc loc);
+
+static uint32_t at(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t v)
+{
+	/* The constant was appended; move it to *pos. */
+	uint32_t id = ir_val(m, v)->def;
+	uint32_t *ids = b->nodes.data;
+	size_t last = b->nodes.len - 1;
+	KILN_ASSERT(ids[last] == id);
+	memmove(ids + *pos + 1, ids + *pos, (last - *pos) * sizeof *ids);
+	ids[(*pos)++] = id;
+	ir_node(m, id)->loc = ir_val(m, v)->loc;
+	return v;
+}
+
+static uint32_t int_list(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p)
+{
+	int64_t *v = arena_alloc(&m->ctx->arena, sizeof *v * (p->u.seq.n + 1));
+	for (size_t i = 0; i < p->u.seq.n; i++) {
+		if (p->u.seq.items[i]->kind != PV_INT)
+			return IR_NONE;
+		v[i] = p->u.seq.items[i]->u.i;
+	}
+	return at(m, b, pos, ir_const_ints(m, b, v, (int)p->u.seq.n));
+}
+
+static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p,
+                          const char *path, struct loc loc)
+{
+	uint32_t v = IR_NONE;
+	switch (p->kind) {
+	case PV_NONE: v = ir_const_none(m, b); break;
+	case PV_BOOL: v = ir_const_bool(m, b, p->u.b); break;
+	case PV_INT: v = ir_const_int(m, b, p->u.i); break;
+	case PV_FLOAT: v = ir_const_float(m, b, p->u.f); break;
+	case PV_STR: v = ir_const_str(m, b, p->u.str.s); break;
+	case PV_TENSOR: v = ts_tensor_const(m, b, p->u.tensor, path, loc); break;
+	case PV_OBJECT: {
+		uint32_t n = ir_add_node(m, b, OP_CONST, NULL, 0, 1);
+		ir_node(m, n)->a.konst = (struct ir_const){.kind = CK_OBJECT, .object = p, .name = path};
+		v = ir_node(m, n)->out[0];
+		ir_val(m, v)->kind = VK_OBJECT;
+		break;
+	}
+	case PV_LIST: case PV_TUPLE:
+		return int_list(m, b, pos, p);
+	default: return IR_NONE;
+	}
+	ir_val(m, v)->loc = loc;
+	return at(m, b, pos, v);
+}
+
+static void freeze_block(struct ir_module *m, struct ir_block *b)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
+		struct ir_node *n = ir_node(m, id);
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nblocks; k++)
+			freeze_block(m, n->blocks[k]);
+		if (n->op == OP_SETATTR)
+			diag_error(m->ctx, n->loc, "the model assigns attribute '%s' at run time; "
+			           "kiln compiles models whose attributes are constant", n->a.name.name);
+		if (n->op != OP_GETATTR)
+			continue;
+		const struct ir_const *c = ir_const_of(m, n->in[0]);
+		if (!c || c->kind != CK_OBJECT)
+			continue;
+		const char *name = n->a.name.name;
+		struct pv *p = pv_attr(c->object, name);
+		struct loc loc = n->loc;
+		if (!p)
+			diag_error(m->ctx, loc, "module '%s' has no attribute '%s' in data.pkl",
+			           c->name && *c->name ? c->name : "self", name);
+		const char *path = c->name && *c->name ? arena_printf(&m->ctx->arena, "%s.%s", c->name, name)
+		                                       : name;
+		uint32_t out = n->out[0];
+		const struct ir_type *type = ir_val(m, out)->type;
+		uint32_t v = const_for(m, b, &i, p, path, loc);
+		if (v == IR_NONE)
+			diag_error(m->ctx, loc, "attribute '%s' is a %s, which kiln cannot freeze", path,
+			           pv_kind_name(p->kind));
+		if (ir_val(m, v)->kind == VK_OBJECT)
+			ir_val(m, v)->type = type;
+		ir_replace_uses(m, out, v);
+		ir_node(m, id)->dead = 1;
+	}
+}
+
+void freeze(struct ir_module *m)
+{
+	struct ir_block *b = ir_main(m)->body;
+	if (!m->root || b->nparams == 0 || ir_val(m, b->params[0])->kind != VK_OBJECT)
+		return;
+	uint32_t self = b->params[0];
+	uint32_t n = ir_insert_node(m, b, 0, OP_CONST, NULL, 0, 1);
+	ir_node(m, n)->a.konst = (struct ir_const){.kind = CK_OBJECT, .object = m->root, .name = ""};
+	uint32_t v = ir_node(m, n)->out[0];
+	ir_val(m, v)->kind = VK_OBJECT;
+	ir_val(m, v)->type = ir_val(m, self)->type;
+	ir_replace_uses(m, self, v);
+	b->params++;
+	b->nparams--;
+	struct ir_func *f = ir_main(m);
+	if (f->arg_names)
+		f->arg_names++;
+	freeze_block(m, b);
+}
