@@ -70,25 +70,58 @@ static int64_t floordiv(int64_t a, int64_t b)
 	return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* A scalar constant: an int/float/bool, or a 0-dim constant tensor (traced code turns
+ * Python scalars into those). Sets *is_int for integer values. */
+static int scalar_of(struct ir_module *m, uint32_t v, int *is_int, int64_t *i, double *x)
+{
+	const struct ir_const *c = ir_const_of(m, v);
+	if (!c)
+		return 0;
+	if (c->kind == CK_INT || c->kind == CK_BOOL) {
+		*is_int = 1;
+		*i = c->i;
+		*x = (double)c->i;
+		return 1;
+	}
+	if (c->kind == CK_FLOAT) {
+		*is_int = 0;
+		*x = c->f;
+		return 1;
+	}
+	struct ir_value *t = ir_val(m, v);
+	if (c->kind != CK_TENSOR || t->shape.rank != 0)
+		return 0;
+	*is_int = 1;
+	switch (t->dtype) {
+	case DT_I64: *i = *(const int64_t *)c->data; break;
+	case DT_I32: *i = *(const int32_t *)c->data; break;
+	case DT_BOOL: case DT_U8: *i = *(const uint8_t *)c->data; break;
+	case DT_F32: *is_int = 0; *x = *(const float *)c->data; return 1;
+	case DT_F64: *is_int = 0; *x = *(const double *)c->data; return 1;
+	default: return 0;
+	}
+	*x = (double)*i;
+	return 1;
+}
+
 /* Binary arithmetic on two scalar constants; Python semantics. */
 static int fold_arith(struct folder *f, uint32_t id, enum aten_id op)
 {
 	struct ir_node *n = ir_node(f->m, id);
 	struct ir_module *m = f->m;
-	if (ir_val(m, n->out[0])->kind == VK_TENSOR)
+	int64_t a = 0, b = 0;
+	double x = 0, y = 0;
+	int ia = 1, ib = 1;
+	if (!scalar_of(m, n->in[0], &ia, &a, &x) || (op != ATEN_NEG && !scalar_of(m, n->in[1], &ib, &b, &y)))
 		return 0;
-	int64_t a, b;
-	double x, y;
-	int ints = ir_get_int(m, n->in[0], &a) && (op == ATEN_NEG || ir_get_int(m, n->in[1], &b));
-	if (!ir_get_float(m, n->in[0], &x) || (op != ATEN_NEG && !ir_get_float(m, n->in[1], &y)))
-		return 0;
+	int ints = ia && ib;
 	if (ints) {
 		switch (op) {
 		case ATEN_ADD: return fold_int(f, id, a + b);
 		case ATEN_SUB: return fold_int(f, id, a - b);
 		case ATEN_MUL: return fold_int(f, id, a * b);
 		case ATEN_NEG: return fold_int(f, id, -a);
-		case ATEN_FLOORDIV:
+		case ATEN_FLOORDIV: case ATEN_FLOOR_DIVIDE:
 			if (b == 0)
 				diag_error(m->ctx, n->loc, "integer division by zero");
 			return fold_int(f, id, floordiv(a, b));
@@ -112,7 +145,7 @@ static int fold_arith(struct folder *f, uint32_t id, enum aten_id op)
 	case ATEN_DIV: return fold_float(f, id, x / y);
 	case ATEN_NEG: return fold_float(f, id, -x);
 	case ATEN_POW: return fold_float(f, id, pow(x, y));
-	case ATEN_FLOORDIV: return fold_float(f, id, floor(x / y));
+	case ATEN_FLOORDIV: case ATEN_FLOOR_DIVIDE: return fold_float(f, id, floor(x / y));
 	case ATEN_EQ: return fold_bool(f, id, x == y);
 	case ATEN_NE: return fold_bool(f, id, x != y);
 	case ATEN_LT: return fold_bool(f, id, x < y);
@@ -169,14 +202,14 @@ static int fold_aten(struct folder *f, uint32_t id)
 	int cnt;
 	switch (op) {
 	case ATEN_SIZE: case ATEN_DIM: case ATEN_NUMEL: return fold_size(f, id, op);
-	case ATEN_INT:
-		if (ir_get_int(m, n->in[0], &a))
-			return fold_int(f, id, a);
-		if (ir_get_float(m, n->in[0], &x))
-			return fold_int(f, id, (int64_t)x);
-		return 0;
-	case ATEN_FLOAT:
-		return ir_get_float(m, n->in[0], &x) ? fold_float(f, id, x) : 0;
+	case ATEN_INT: case ATEN_FLOAT: {
+		int is_int;
+		if (!scalar_of(m, n->in[0], &is_int, &a, &x))
+			return 0;
+		if (op == ATEN_FLOAT)
+			return fold_float(f, id, x);
+		return fold_int(f, id, is_int ? a : (int64_t)x);
+	}
 	case ATEN_NUM_TO_TENSOR: case ATEN_SCALAR_IMPLICIT:
 		if (ir_val(m, n->in[0])->kind == VK_TENSOR)
 			return 0;
