@@ -426,6 +426,18 @@ static int c_binary(struct canon *c, uint32_t id)
 	return 1;
 }
 
+/* reciprocal(x) = 1 / x */
+static int c_reciprocal(struct canon *c, uint32_t id)
+{
+	uint32_t x = N(c, id)->in[0];
+	if (V(c, x)->kind != VK_TENSOR || V(c, x)->dtype == DT_UNKNOWN)
+		return 0;
+	uint32_t one = ir_place(c->m, c->b, c->i++, ir_const_float(c->m, c->b, 1.0));
+	uint32_t in[2] = {as_tensor(c, one, V(c, x)->dtype, N(c, id)->loc), x};
+	retarget(c, id, OP_DIV, in, 2)->a.binary.alpha = 1;
+	return 1;
+}
+
 static int c_pool(struct canon *c, uint32_t id)
 {
 	struct ir_node *n = N(c, id);
@@ -935,7 +947,7 @@ static canon_fn *const canon[ATEN_COUNT] = {
 	[ATEN_ADD] = c_binary, [ATEN_ADD_] = c_binary, [ATEN_SUB] = c_binary, [ATEN_SUB_] = c_binary,
 	[ATEN_RSUB] = c_binary, [ATEN_MUL] = c_binary, [ATEN_MUL_] = c_binary, [ATEN_DIV] = c_binary,
 	[ATEN_DIV_] = c_binary, [ATEN_POW] = c_binary, [ATEN_MAXIMUM] = c_binary,
-	[ATEN_MINIMUM] = c_binary,
+	[ATEN_MINIMUM] = c_binary, [ATEN_RECIPROCAL] = c_reciprocal,
 	[ATEN_MAX_POOL2D] = c_pool, [ATEN_AVG_POOL2D] = c_pool,
 	[ATEN_ADAPTIVE_AVG_POOL2D] = c_adaptive, [ATEN_ADAPTIVE_MAX_POOL2D] = c_adaptive,
 	[ATEN_MEAN] = c_reduce, [ATEN_SUM] = c_reduce, [ATEN_AMAX] = c_reduce, [ATEN_AMIN] = c_reduce,
