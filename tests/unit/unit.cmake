@@ -1,1 +1,5 @@
 # tests/unit tests
+kiln_unit_test(test_pt tests/unit/test_pt.c)
+target_compile_definitions(test_pt PRIVATE KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+kiln_unit_test(test_ts_parse tests/unit/test_ts_parse.c)
+target_compile_definitions(test_ts_parse PRIVATE KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
