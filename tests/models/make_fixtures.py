@@ -1,0 +1,620 @@
+#!/usr/bin/python3
+"""make_fixtures.py: build kiln's end-to-end test fixtures with PyTorch itself.
+
+usage: /usr/bin/python3 make_fixtures.py OUTDIR [--reuse] [--list] [NAME|GROUP ...]
+
+Groups: small (mlp, lenet, digits_cnn, micro_*; committed under tests/models/fixtures),
+        bad   (malformed archives, written to OUTDIR/bad; committed too),
+        big   (torchvision models, generated at test time into the build dir),
+        all   (the default).
+
+For each model NAME it writes, into OUTDIR:
+  NAME.pt              torch.jit.trace of the model in eval mode under no_grad, torch.jit.save'd
+  NAME.input_K.npy     input K (float32, seeded), K = 0, 1, ...
+  NAME.output_K.npy    PyTorch's output K on those inputs (the reloaded archive's, checked
+                       against the eager module's)
+  NAME.json            {"input_shapes": ["2x16", ...], "inputs": [...], "outputs": [{"shape",
+                       "dtype", "rtol", "atol", "max_abs", "f64_max_abs_diff"}, ...], ...}
+digits_cnn also writes digits_test_x.npy (N,1,8,8 float32), digits_test_y.npy (N int64),
+digits_test_logits.npy (PyTorch's logits on the whole test set) and its accuracy in the json.
+
+Tolerances: atol for each output is max(1e-4, 10 * |f32 - f64|max), where f64 is the same model
+run in float64 on the same input, i.e. ten times the float32 rounding noise PyTorch itself has.
+
+--reuse skips a model whose files exist and whose stamp (hash of this script + torch version)
+matches, so that repeated ctest runs do not regenerate the big models.
+
+Everything is deterministic: fixed seeds per model, one thread, eval mode.
+"""
+import copy
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+torch.backends.cudnn.deterministic = True
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def seed_all(name):
+    """Seed torch and numpy from the model name, so each model is independent of the others."""
+    seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return seed
+
+
+def randn(shape, scale=1.0):
+    """Seeded float32 standard-normal input (numpy's global state, seeded by seed_all)."""
+    return torch.from_numpy((np.random.standard_normal(shape) * scale).astype(np.float32))
+
+
+def shape_str(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def flat_outputs(out):
+    """Flatten a tensor / nested tuple or list of tensors, in order."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    res = []
+    for o in out:
+        res.extend(flat_outputs(o))
+    return res
+
+
+def randomize_bn(model, gen):
+    """Random running stats and affine params, so conv+bn folding is really exercised
+    (fresh torchvision BNs have mean 0, var 1, weight 1, bias 0: folding them is a no-op)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                if m.affine:
+                    m.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                    m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def check_output(name, k, a):
+    """Reject references that would make a weak test: non-finite, constant or tiny outputs."""
+    if not np.all(np.isfinite(a)):
+        raise SystemExit(f"{name}: output {k} has non-finite values")
+    mx = float(np.max(np.abs(a))) if a.size else 0.0
+    if a.size == 0 or mx < 1e-6 or mx > 1e6:
+        raise SystemExit(f"{name}: output {k} is degenerate (size {a.size}, max |x| {mx})")
+    if a.size > 1 and float(np.ptp(a)) == 0.0:
+        raise SystemExit(f"{name}: output {k} is constant ({a.flat[0]})")
+
+
+def round_up_1sig(x):
+    """Round up to one significant digit, so tolerances in the json read cleanly."""
+    if x <= 0:
+        return 0.0
+    e = np.floor(np.log10(x))
+    return float(np.ceil(x / 10 ** e) * 10 ** e)
+
+
+# ------------------------------------------------------------------------------------------------
+# small models (committed)
+
+
+class MLP(nn.Module):
+    """Linear/ReLU/Linear/softmax with scalar arithmetic around it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.fc2 = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = x * 0.5 + 1.0
+        x = F.relu(self.fc1(x))
+        x = self.fc2(x) / 3.0 - 0.25
+        return F.softmax(x, dim=-1) * 2.0
+
+
+class LeNet(nn.Module):
+    """LeNet-5 on 1x1x28x28."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.flatten(x)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class DigitsCNN(nn.Module):
+    """A small CNN for sklearn's 8x8 digits; flatten(x, 1) keeps the batch dimension free."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 4 * 4, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+class MicroSplitCat(nn.Module):
+    """chunk, split (sizes and list), cat; two outputs."""
+
+    def forward(self, x):
+        a, b, c = x.chunk(3, dim=1)
+        d, e = torch.split(x, [5, 7], dim=1)
+        s = torch.split(x, 4, dim=1)
+        y = torch.cat([c * 2.0, a, b - 1.0], dim=1)
+        z = torch.cat((e, d), dim=1) + x
+        w = torch.cat((s[2], s[0]), dim=2)
+        return y + z, w
+
+
+class MicroShape(nn.Module):
+    """permute/transpose/contiguous/view/reshape/flatten/unsqueeze/squeeze, and view sizes
+    computed from x.size() (traced as shape arithmetic)."""
+
+    def forward(self, x):
+        p = x.permute(0, 2, 3, 1).contiguous()
+        v = p.view(2, 20, 3)
+        t = v.transpose(1, 2)
+        r = t.reshape(2, -1)
+        r2 = x.view(x.size(0), -1)
+        u = torch.flatten(t.contiguous(), 1).unsqueeze(1).squeeze(1)
+        return r * 2.0 + r2 - u, x.transpose(2, 3).reshape(2, 3, 20)
+
+
+class MicroReduce(nn.Module):
+    """mean over dims (keepdim or not, all), sum, log_softmax."""
+
+    def forward(self, x):
+        m1 = x.mean(dim=(2, 3))
+        m2 = x.mean(dim=-1, keepdim=True)
+        s = torch.sum(x, dim=(2, 3))
+        ls = F.log_softmax(x, dim=1)
+        return m1 + s * 0.1, ls - m2 + x.mean()
+
+
+class MicroAct(nn.Module):
+    """Activations, one output each."""
+
+    def forward(self, x):
+        return (F.gelu(x), F.gelu(x, approximate="tanh"), F.silu(x), F.hardswish(x),
+                F.hardsigmoid(x), torch.sigmoid(x), torch.tanh(x), F.relu6(x),
+                F.hardtanh(x, -2.0, 3.0))
+
+
+class MicroPool(nn.Module):
+    """avg_pool2d with padding / ceil_mode / count_include_pad=False, max_pool2d ceil, adaptive."""
+
+    def forward(self, x):
+        return (F.avg_pool2d(x, 3, stride=2, padding=1),
+                F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+                F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                F.avg_pool2d(x, 2),
+                F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+                F.adaptive_avg_pool2d(x, (1, 1)))
+
+
+class MicroMatmul(nn.Module):
+    """matmul 3d x 3d (batched), 2d x 2d, 3d x 2d (broadcast), addmm with alpha/beta."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 7))
+        self.bias = nn.Parameter(torch.randn(7))
+
+    def forward(self, a, b):
+        a2 = a.reshape(6, 4)
+        return (torch.matmul(a, b),
+                torch.matmul(a2, self.w),
+                torch.matmul(a, self.w),
+                torch.addmm(self.bias, a2, self.w, beta=0.5, alpha=2.0))
+
+
+class MicroBinary(nn.Module):
+    """add/sub/mul/div with broadcasting and Python scalars."""
+
+    def forward(self, x, y):
+        q = y * y + 1.0
+        return (x + y, x - 2.0 * y, x * y + 3, x / q, 1.5 - x, x / 4.0, 2.0 / (x * x + 1.0),
+                torch.add(x, y, alpha=2.0))
+
+
+class MicroConv(nn.Module):
+    """conv2d with groups, stride, dilation, depthwise, non-square kernels, no bias; conv+bn."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=2)
+        self.c2 = nn.Conv2d(16, 16, 3, padding=2, dilation=2, groups=16)
+        self.c3 = nn.Conv2d(16, 6, (1, 3), stride=(1, 2), padding=(0, 1), bias=False)
+        self.c4 = nn.Conv2d(8, 4, 5)
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        y = self.c3(F.relu(self.c2(self.c1(x))))
+        return y, F.relu(self.bn(self.c4(x)))
+
+
+def build_mlp():
+    return MLP(), [randn((2, 16))]
+
+
+def build_lenet():
+    return LeNet(), [randn((1, 1, 28, 28))]
+
+
+def build_micro(cls, *shapes, scale=1.0):
+    def build():
+        m = cls()
+        randomize_bn(m, torch.Generator().manual_seed(1))
+        return m, [randn(s, scale) for s in shapes]
+    return build
+
+
+# ------------------------------------------------------------------------------------------------
+# digits: a real trained model and its test set
+
+
+def train_digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None, :, :]
+    y = d.target.astype(np.int64)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0)
+    model = DigitsCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    xtr_t, ytr_t = torch.from_numpy(xtr), torch.from_numpy(ytr)
+    model.train()
+    for _ in range(12):
+        perm = torch.randperm(len(xtr_t), generator=gen)
+        for i in range(0, len(perm), 32):
+            idx = perm[i:i + 32]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xtr_t[idx]), ytr_t[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model, xte, yte
+
+
+# ------------------------------------------------------------------------------------------------
+# big models (generated at test time)
+
+
+def build_tv(name, shape):
+    def build():
+        import torchvision
+        m = getattr(torchvision.models, name)(weights=None)
+        randomize_bn(m, torch.Generator().manual_seed(2))
+        return m, [randn(shape)]
+    return build
+
+
+SMALL = {
+    "mlp": build_mlp,
+    "lenet": build_lenet,
+    "micro_split_cat": build_micro(MicroSplitCat, (1, 12, 5)),
+    "micro_shape": build_micro(MicroShape, (2, 3, 4, 5)),
+    "micro_reduce": build_micro(MicroReduce, (2, 3, 4, 5)),
+    "micro_act": build_micro(MicroAct, (2, 64), scale=3.0),
+    "micro_pool": build_micro(MicroPool, (1, 3, 12, 13)),
+    "micro_matmul": build_micro(MicroMatmul, (2, 3, 4), (2, 4, 5)),
+    "micro_binary": build_micro(MicroBinary, (2, 3, 4, 5), (3, 1, 5)),
+    "micro_conv": build_micro(MicroConv, (1, 8, 13, 11)),
+}
+
+# Small spatial sizes keep test time down; every model ends in an adaptive pool or a mean, so
+# they accept them (alexnet/vgg11 upsample 1x1 to 6x6/7x7 in their adaptive pool).
+BIG = {
+    "resnet18": build_tv("resnet18", (1, 3, 64, 64)),
+    "mobilenet_v2": build_tv("mobilenet_v2", (1, 3, 64, 64)),
+    "squeezenet1_1": build_tv("squeezenet1_1", (1, 3, 64, 64)),
+    "efficientnet_b0": build_tv("efficientnet_b0", (1, 3, 64, 64)),
+    "alexnet": build_tv("alexnet", (1, 3, 64, 64)),
+    "vgg11": build_tv("vgg11", (1, 3, 32, 32)),
+    "densenet121": build_tv("densenet121", (1, 3, 64, 64)),
+    "shufflenet_v2_x1_0": build_tv("shufflenet_v2_x1_0", (1, 3, 64, 64)),
+}
+
+GROUPS = {
+    "small": list(SMALL) + ["digits_cnn"],
+    "bad": ["bad"],
+    "big": list(BIG),
+}
+GROUPS["all"] = GROUPS["small"] + GROUPS["bad"] + GROUPS["big"]
+
+# ------------------------------------------------------------------------------------------------
+# writing one model
+
+
+def save_npy(path, a):
+    np.save(path, np.ascontiguousarray(a))
+
+
+def trace_and_save(model, inputs, path):
+    model.eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, tuple(inputs))
+    torch.jit.save(traced, path)
+    return torch.jit.load(path)
+
+
+def write_model(outdir, name, model, inputs, extra=None):
+    """Trace, save, reload, run; write inputs, outputs and the json. Returns the json dict."""
+    model.eval()
+    pt = os.path.join(outdir, name + ".pt")
+    loaded = trace_and_save(model, inputs, pt)
+    with torch.no_grad():
+        eager = [o.numpy() for o in flat_outputs(model(*inputs))]
+        outs = [o.numpy() for o in flat_outputs(loaded(*inputs))]
+        m64 = copy.deepcopy(model).double()
+        outs64 = [o.numpy() for o in flat_outputs(m64(*[i.double() for i in inputs]))]
+    meta = {"model": name, "input_shapes": [shape_str(i.shape) for i in inputs],
+            "inputs": [], "outputs": [], "torch_version": torch.__version__.split("+")[0]}
+    for k, i in enumerate(inputs):
+        save_npy(os.path.join(outdir, f"{name}.input_{k}.npy"), i.numpy())
+        meta["inputs"].append({"shape": list(i.shape), "dtype": "float32"})
+    for k, (o, e, o64) in enumerate(zip(outs, eager, outs64)):
+        check_output(name, k, o)
+        if o.shape != e.shape or not np.allclose(o, e, rtol=1e-5, atol=1e-6):
+            raise SystemExit(f"{name}: reloaded archive disagrees with eager model on output {k}")
+        d64 = float(np.max(np.abs(o.astype(np.float64) - o64)))
+        save_npy(os.path.join(outdir, f"{name}.output_{k}.npy"), o)
+        meta["outputs"].append({"shape": list(o.shape), "dtype": str(o.dtype),
+                                "rtol": 1e-3, "atol": max(1e-4, round_up_1sig(10 * d64)),
+                                "max_abs": float(np.max(np.abs(o))), "f64_max_abs_diff": d64})
+    if extra:
+        meta.update(extra)
+    with open(os.path.join(outdir, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return meta
+
+
+def make_digits(outdir):
+    seed_all("digits_cnn")
+    model, xte, yte = train_digits()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(xte)).numpy()
+    pred = logits.argmax(axis=1)
+    correct = int((pred == yte).sum())
+    extra = {"test_count": int(len(yte)), "test_correct": correct,
+             "test_accuracy": correct / len(yte)}
+    write_model(outdir, "digits_cnn", model, [torch.from_numpy(xte[0:1].copy())], extra)
+    # The whole test set through the reloaded archive (batch N), as the batch test runs it.
+    loaded = torch.jit.load(os.path.join(outdir, "digits_cnn.pt"))
+    with torch.no_grad():
+        logits_l = loaded(torch.from_numpy(xte)).numpy()
+    if not np.allclose(logits_l, logits, rtol=1e-5, atol=1e-5) or \
+            (logits_l.argmax(axis=1) != pred).any():
+        raise SystemExit("digits_cnn: traced archive disagrees with the eager model on the test set")
+    save_npy(os.path.join(outdir, "digits_test_x.npy"), xte)
+    save_npy(os.path.join(outdir, "digits_test_y.npy"), yte)
+    save_npy(os.path.join(outdir, "digits_test_logits.npy"), logits_l)
+    print(f"  digits_cnn: PyTorch test accuracy {correct}/{len(yte)} ({100.0 * correct / len(yte):.2f}%)")
+
+
+# ------------------------------------------------------------------------------------------------
+# bad inputs: malformed or hostile archives, each must give a clean `error:` and exit status 1
+
+
+class UnknownOps(nn.Module):
+    """Two operators kiln is not expected to support (both must be reported)."""
+
+    def forward(self, x):
+        return torch.cumprod(x, 1) + torch.logcumsumexp(x, 1)
+
+
+def zip_entries(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return [(i, z.read(i.filename)) for i in z.infolist()]
+
+
+def rezip(entries):
+    """Write entries (ZipInfo, bytes) into a new zip, keeping names and compression."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for info, data in entries:
+            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            zi.compress_type = info.compress_type
+            z.writestr(zi, data)
+    return buf.getvalue()
+
+
+def replace_record(data, suffix, new):
+    """Replace (new = bytes) or drop (new = None) the record whose name ends with suffix."""
+    out, hit = [], False
+    for info, d in zip_entries(data):
+        if info.filename.endswith("/" + suffix):
+            hit = True
+            if new is None:
+                continue
+            d = new
+        out.append((info, d))
+    assert hit, suffix
+    return rezip(out)
+
+
+def int_opcode(v):
+    if 0 <= v < 256:
+        return b"K" + bytes([v])
+    if 0 <= v < 65536:
+        return b"M" + struct.pack("<H", v)
+    if -2 ** 31 <= v < 2 ** 31:
+        return b"J" + struct.pack("<i", v)
+    return b"\x8a\x08" + struct.pack("<q", v)
+
+
+def inflate_first_storage(pkl, numel):
+    """Rewrite the numel of the first persistent id ('storage', type, key, location, numel):
+    the int just before the TUPLE that precedes the first BINPERSID."""
+    import pickletools
+    ops = list(pickletools.genops(pkl))
+    j = next(j for j, o in enumerate(ops) if o[0].name == "BINPERSID")
+    assert ops[j - 1][0].name == "TUPLE"
+    k = j - 2
+    while ops[k][0].name in ("BINPUT", "LONG_BINPUT"):
+        k -= 1
+    assert ops[k][0].name in ("BININT1", "BININT2", "BININT", "LONG1"), ops[k][0].name
+    return pkl[:ops[k][2]] + int_opcode(numel) + pkl[ops[k + 1][2]:]
+
+
+def inflate_first_tensor(pkl, size0):
+    """Rewrite the first size of the first tensor (after BINPERSID [BINPUT] offset MARK), so that
+    the tensor reaches far past the end of its storage."""
+    import pickletools
+    ops = list(pickletools.genops(pkl))
+    j = next(j for j, o in enumerate(ops) if o[0].name == "BINPERSID")
+    k = next(k for k in range(j, len(ops)) if ops[k][0].name == "MARK") + 1
+    assert ops[k][0].name in ("BININT1", "BININT2", "BININT", "LONG1"), ops[k][0].name
+    return pkl[:ops[k][2]] + int_opcode(size0) + pkl[ops[k + 1][2]:]
+
+
+def make_bad(outdir):
+    bad = os.path.join(outdir, "bad")
+    os.makedirs(bad, exist_ok=True)
+    seed_all("mlp")
+    model, inputs = build_mlp()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mlp.pt")
+        trace_and_save(model, inputs, path)
+        with open(path, "rb") as f:
+            mlp = f.read()
+    pkl = next(d for i, d in zip_entries(mlp) if i.filename.endswith("/data.pkl"))
+    files = {
+        "not_a_zip.pt": b"this is not a TorchScript archive, just a text file\n",
+        "empty.pt": b"",
+        "truncated.pt": mlp[:len(mlp) // 2],
+        "no_data_pkl.pt": replace_record(mlp, "data.pkl", None),
+        "truncated_pickle.pt": replace_record(mlp, "data.pkl", pkl[:len(pkl) // 3]),
+        "forbidden_global.pt": replace_record(
+            mlp, "data.pkl", b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R."),
+        "storage_too_big.pt": replace_record(
+            mlp, "data.pkl", inflate_first_storage(pkl, 1 << 40)),
+        "tensor_too_big.pt": replace_record(
+            mlp, "data.pkl", inflate_first_tensor(pkl, 1 << 20)),
+    }
+    for fname, data in files.items():
+        with open(os.path.join(bad, fname), "wb") as f:
+            f.write(data)
+    seed_all("unknown_op")
+    m = UnknownOps().eval()
+    trace_and_save(m, [randn((2, 5))], os.path.join(bad, "unknown_op.pt"))
+    with open(os.path.join(bad, "README"), "w") as f:
+        f.write("Malformed or unsupported inputs for kiln, written by ../../make_fixtures.py (group"
+                " 'bad').\nEach must give `error:` on stderr and exit status 1: see"
+                " ../../models.cmake and ../../run_bad.sh.\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# driver
+
+
+def stamp_of(name):
+    h = hashlib.sha256()
+    with open(os.path.abspath(__file__), "rb") as f:
+        h.update(f.read())
+    h.update(torch.__version__.encode())
+    h.update(name.encode())
+    return h.hexdigest()
+
+
+def up_to_date(outdir, name):
+    stamp = os.path.join(outdir, f".stamp-{name}")
+    last = {"bad": "bad/unknown_op.pt", "digits_cnn": "digits_test_logits.npy"}
+    if not os.path.exists(stamp) or \
+            not os.path.exists(os.path.join(outdir, last.get(name, name + ".json"))):
+        return False
+    with open(stamp) as f:
+        return f.read().strip() == stamp_of(name)
+
+
+def make_one(outdir, name):
+    if name == "bad":
+        make_bad(outdir)
+    elif name == "digits_cnn":
+        make_digits(outdir)
+    else:
+        seed_all(name)
+        build = SMALL.get(name) or BIG[name]
+        model, inputs = build()
+        meta = write_model(outdir, name, model, inputs)
+        errs = ", ".join(f"{o['f64_max_abs_diff']:.1e}" for o in meta["outputs"])
+        print(f"  {name}: inputs {meta['input_shapes']}, {len(meta['outputs'])} output(s),"
+              f" f32-vs-f64 max abs diff {errs}")
+
+
+def main(argv):
+    args = [a for a in argv if not a.startswith("--")]
+    opts = [a for a in argv if a.startswith("--")]
+    if "--list" in opts:
+        for g, names in GROUPS.items():
+            print(f"{g}: {' '.join(names)}")
+        return 0
+    if not args or any(o not in ("--reuse",) for o in opts):
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        print("usage: make_fixtures.py OUTDIR [--reuse] [--list] [NAME|GROUP ...]", file=sys.stderr)
+        return 2
+    outdir, names = args[0], args[1:] or ["all"]
+    todo = []
+    for n in names:
+        for m in GROUPS.get(n, [n]):
+            if m not in GROUPS["all"]:
+                print(f"make_fixtures.py: unknown model or group '{n}'", file=sys.stderr)
+                return 2
+            if m not in todo:
+                todo.append(m)
+    os.makedirs(outdir, exist_ok=True)
+    t0 = time.time()
+    for name in todo:
+        if "--reuse" in opts and up_to_date(outdir, name):
+            print(f"  {name}: up to date")
+            continue
+        t = time.time()
+        make_one(outdir, name)
+        if "--reuse" in opts:
+            with open(os.path.join(outdir, f".stamp-{name}"), "w") as f:
+                f.write(stamp_of(name) + "\n")
+        print(f"  {name}: {time.time() - t:.1f}s")
+    print(f"make_fixtures.py: {len(todo)} fixture set(s) in {outdir} ({time.time() - t0:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
