@@ -1,2 +1,3 @@
 set(KILN_BACKEND_SOURCES
+  backend/c/emit_c.c
 )

@@ -1,0 +1,28 @@
+/* backend.h: the output writers. Each takes a planned module and writes files. */
+#ifndef KILN_BACKEND_H
+#define KILN_BACKEND_H
+
+#include "ir/ir.h"
+
+/* c/emit_c.c: standalone C (DESIGN "Generated C", STYLE K16) */
+
+struct emit_c_options {
+	const char *out_c_path;    /* PATH.c */
+	const char *out_h_path;    /* PATH.h, included by PATH.c by its basename */
+	const char *model_name;    /* C identifier: kiln_<model_name>_run, KILN_<MODEL_NAME>_... */
+	int with_main;             /* --main: add main() reading and writing .npy files */
+	const char *command_line;  /* recorded in the header comment; may be NULL */
+};
+
+/* Writes the .c and .h of a module that plan() has run on. Every unsupported operator
+ * is reported (diag_error_soft), then diag_check unwinds. Returns 0. */
+int emit_c(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_c_options *opt);
+/* Whether the C backend has an emitter for op (tests check the table is complete). */
+int emit_c_has_op(enum op op);
+/* Bytes of scratch the runtime kernel for node needs (0 = none); plan() reserves them.
+ * Computed by the very k_*_scratch() functions the generated code calls. plan() records
+ * it as an extra u8 tensor value named "scratch" whose def is the node but which is not
+ * among the node's outputs (no other value is like that). */
+int64_t emit_c_scratch_size(struct ir_module *m, uint32_t node);
+
+#endif

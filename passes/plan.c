@@ -1,0 +1,328 @@
+/* plan.c: the memory plan. Decides where every tensor of the entry point lives.
+ *
+ * Before: the main body is straight-line (no node owns blocks), every tensor has a dtype
+ * and a static shape, constants are CK_TENSOR. After:
+ *   - block parameters are ST_INPUT, returned values ST_OUTPUT (io_index = position); a
+ *     returned value that is an input, a constant or returned twice gets an IDENTITY copy
+ *     first, so every output buffer is written by its own node;
+ *   - tensor constants are ST_CONST;
+ *   - RESHAPE / IDENTITY results that are not outputs are ST_ALIAS of the root of their
+ *     input's alias chain (no copy), and keep that root alive until their own last use;
+ *   - everything else is ST_WORKSPACE at a 64-byte aligned offset; so is the scratch a
+ *     kernel needs (emit_c_scratch_size), as an extra u8 value live only at its node;
+ *   - m->workspace_size is the end of the highest region.
+ * Two regions may share bytes only if their live ranges [def, last use] (node positions)
+ * are disjoint, so a kernel never reads an input it is overwriting. Placement is greedy by
+ * size: largest first, each into the smallest gap between already placed regions whose
+ * ranges overlap its own, else above them. O(n log n + n*k) for n regions, k overlaps.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "backend/backend.h"
+#include "passes/passes.h"
+
+#define PLAN_ALIGN 64
+
+/* One region of the workspace. */
+struct region {
+	uint32_t value;   /* a workspace tensor or a scratch value */
+	int64_t size;     /* bytes, a multiple of PLAN_ALIGN */
+	int first, last;  /* live node positions, inclusive */
+	int64_t offset;   /* result */
+};
+
+struct planner {
+	struct ir_module *m;
+	struct ir_block *b;
+	int *first, *last;     /* per value: live range of workspace roots */
+	struct region *reg;    /* regions, in creation order */
+	int nreg;
+};
+
+static int64_t round_up(int64_t n) { return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN; }
+
+static int is_tensor(struct ir_module *m, uint32_t v)
+{
+	return v != IR_NONE && ir_val(m, v)->kind == VK_TENSOR;
+}
+
+/* Bytes of a tensor value; diagnoses shapes the planner cannot size. */
+static int64_t value_bytes(struct ir_module *m, uint32_t v)
+{
+	struct ir_value *val = ir_val(m, v);
+	int64_t n = shape_numel(&val->shape);
+	if (n < 0 || val->dtype == DT_UNKNOWN)
+		diag_error(m->ctx, val->loc, "tensor %%%u has no static shape and dtype; "
+		           "dynamic shapes are not supported by the planner yet", v);
+	return n * (int64_t)dtype_size(val->dtype);
+}
+
+/* Refuse control flow: the liveness below assumes one straight-line block. */
+static void check_straight_line(struct ir_module *m, struct ir_block *b)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		if (!n->dead && n->nblocks)
+			diag_error(m->ctx, n->loc, "control flow is not supported by the planner yet");
+	}
+}
+
+/* Whether returned value r needs a copy to have a producer of its own. */
+static int needs_copy(struct ir_module *m, struct ir_block *b, int i)
+{
+	uint32_t r = b->rets[i];
+	struct ir_value *v = ir_val(m, r);
+	if (v->def == IR_NONE || ir_node(m, v->def)->op == OP_CONST)
+		return 1;
+	for (int j = 0; j < i; j++)
+		if (b->rets[j] == r)
+			return 1;
+	return 0;
+}
+
+/* Give every output its own producing node (IDENTITY copies at the end of the body). */
+static void own_outputs(struct ir_module *m, struct ir_block *b)
+{
+	for (int i = 0; i < b->nrets; i++) {
+		uint32_t r = b->rets[i];
+		if (!is_tensor(m, r) || !needs_copy(m, b, i))
+			continue;
+		uint32_t n = ir_add_node(m, b, OP_IDENTITY, &r, 1, 1);
+		uint32_t y = ir_node(m, n)->out[0];
+		struct ir_value *src = ir_val(m, r), *dst = ir_val(m, y);
+		dst->kind = VK_TENSOR;
+		dst->dtype = src->dtype;
+		dst->shape = src->shape;
+		dst->loc = src->loc;
+		ir_node(m, n)->loc = src->loc;
+		b->rets[i] = y;
+		if (m->outputs && i < m->noutputs && m->outputs[i].value == r)
+			m->outputs[i].value = y;
+	}
+}
+
+/* The root of an alias chain. */
+static uint32_t alias_root(struct ir_module *m, uint32_t v)
+{
+	while (ir_val(m, v)->storage == ST_ALIAS)
+		v = ir_val(m, v)->alias_of;
+	return v;
+}
+
+/* Scratch values of an earlier plan() are disowned, so a second run starts clean. */
+static void drop_old_scratch(struct ir_module *m)
+{
+	for (uint32_t v = 0; v < m->values.len; v++) {
+		struct ir_value *val = ir_val(m, v);
+		if (val->def == IR_NONE || val->storage != ST_WORKSPACE)
+			continue;
+		struct ir_node *n = ir_node(m, val->def);
+		int own = 0;
+		for (int i = 0; i < n->nout; i++)
+			own |= n->out[i] == v;
+		if (!own)
+			val->storage = ST_NONE;
+	}
+}
+
+/* Storage classes of every tensor of the body (not yet offsets). */
+static void classify(struct ir_module *m, struct ir_block *b)
+{
+	for (int i = 0; i < b->nparams; i++) {
+		struct ir_value *v = ir_val(m, b->params[i]);
+		v->storage = ST_INPUT;
+		v->io_index = i;
+	}
+	for (int i = 0; i < b->nrets; i++) {
+		struct ir_value *v = ir_val(m, b->rets[i]);
+		v->storage = ST_OUTPUT;
+		v->io_index = i;
+	}
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		if (n->dead)
+			continue;
+		for (int j = 0; j < n->nout; j++) {
+			struct ir_value *v = ir_val(m, n->out[j]);
+			if (v->kind != VK_TENSOR || v->storage == ST_OUTPUT)
+				continue;
+			if (n->op == OP_CONST) {
+				v->storage = ST_CONST;
+			} else if ((n->op == OP_RESHAPE || n->op == OP_IDENTITY) && is_tensor(m, n->in[0])) {
+				v->storage = ST_ALIAS;
+				v->alias_of = alias_root(m, n->in[0]);
+			} else {
+				v->storage = ST_WORKSPACE;
+			}
+		}
+	}
+}
+
+static void add_region(struct planner *p, uint32_t v, int64_t bytes, int first, int last)
+{
+	struct region *r = &p->reg[p->nreg++];
+	r->value = v;
+	r->size = round_up(bytes);
+	r->first = first;
+	r->last = last;
+	r->offset = 0;
+}
+
+/* Live ranges: a workspace root lives from its node to the last use of it or its aliases. */
+static void liveness(struct planner *p, uint32_t *order, int nnodes)
+{
+	struct ir_module *m = p->m;
+	for (int pos = 0; pos < nnodes; pos++) {
+		struct ir_node *n = ir_node(m, order[pos]);
+		for (int j = 0; j < n->nin; j++) {
+			if (!is_tensor(m, n->in[j]))
+				continue;
+			uint32_t r = alias_root(m, n->in[j]);
+			if (ir_val(m, r)->storage == ST_WORKSPACE && p->last[r] < pos)
+				p->last[r] = pos;
+		}
+		for (int j = 0; j < n->nout; j++) {
+			p->first[n->out[j]] = pos;
+			p->last[n->out[j]] = pos;
+		}
+	}
+}
+
+/* One region per workspace tensor, and one per node that needs kernel scratch. */
+static void collect_regions(struct planner *p, uint32_t *order, int nnodes)
+{
+	struct ir_module *m = p->m;
+	for (int pos = 0; pos < nnodes; pos++) {
+		struct ir_node *n = ir_node(m, order[pos]);
+		for (int j = 0; j < n->nout; j++) {
+			uint32_t v = n->out[j];
+			if (ir_val(m, v)->storage == ST_WORKSPACE)
+				add_region(p, v, value_bytes(m, v), p->first[v], p->last[v]);
+		}
+		int64_t s = n->op == OP_CONST ? 0 : emit_c_scratch_size(m, order[pos]);
+		if (s <= 0)
+			continue;
+		struct ir_shape shape = {.rank = 1, .dims = {s}};
+		uint32_t v = ir_new_tensor(m, DT_U8, &shape);
+		struct ir_value *val = ir_val(m, v);
+		val->def = order[pos];
+		val->name = "scratch";
+		val->storage = ST_WORKSPACE;
+		val->loc = ir_node(m, order[pos])->loc;
+		add_region(p, v, s, pos, pos);
+	}
+}
+
+/* Largest first; ties by first use, then value id, so the plan is deterministic. */
+static int by_size(const void *a, const void *b)
+{
+	const struct region *x = *(struct region *const *)a, *y = *(struct region *const *)b;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->value < y->value ? -1 : x->value > y->value;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const struct region *x = *(struct region *const *)a, *y = *(struct region *const *)b;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+/* Place r into the smallest gap among the placed regions live at the same time. */
+static void place(struct region *r, struct region **placed, int nplaced, struct region **tmp)
+{
+	int k = 0;
+	for (int i = 0; i < nplaced; i++)
+		if (placed[i]->first <= r->last && r->first <= placed[i]->last)
+			tmp[k++] = placed[i];
+	qsort(tmp, (size_t)k, sizeof *tmp, by_offset);
+	int64_t best = -1, best_gap = INT64_MAX, at = 0;
+	for (int i = 0; i < k; i++) {
+		int64_t gap = tmp[i]->offset - at;
+		if (gap >= r->size && gap < best_gap) {
+			best = at;
+			best_gap = gap;
+		}
+		if (tmp[i]->offset + tmp[i]->size > at)
+			at = tmp[i]->offset + tmp[i]->size;
+	}
+	r->offset = best >= 0 ? best : at;
+}
+
+/* Greedy placement; returns the workspace size. */
+static int64_t pack(struct planner *p, struct arena *a)
+{
+	struct region **sorted = arena_alloc(a, sizeof *sorted * (size_t)(p->nreg + 1));
+	struct region **tmp = arena_alloc(a, sizeof *tmp * (size_t)(p->nreg + 1));
+	int64_t size = 0;
+	for (int i = 0; i < p->nreg; i++)
+		sorted[i] = &p->reg[i];
+	qsort(sorted, (size_t)p->nreg, sizeof *sorted, by_size);
+	int nplaced = 0;
+	for (int i = 0; i < p->nreg; i++) {
+		struct region *r = sorted[i];
+		if (r->size == 0)
+			continue;
+		place(r, sorted, nplaced, tmp);
+		sorted[nplaced++] = r;  /* placed regions are a prefix of sorted */
+		if (r->offset + r->size > size)
+			size = r->offset + r->size;
+	}
+	return size;
+}
+
+/* The most bytes live at one node: no plan can do better. */
+static int64_t lower_bound(struct planner *p, int nnodes, struct arena *a)
+{
+	int64_t *delta = arena_alloc(a, sizeof *delta * (size_t)(nnodes + 1));
+	int64_t live = 0, peak = 0;
+	for (int i = 0; i < p->nreg; i++) {
+		delta[p->reg[i].first] += p->reg[i].size;
+		delta[p->reg[i].last + 1] -= p->reg[i].size;
+	}
+	for (int i = 0; i < nnodes; i++) {
+		live += delta[i];
+		if (live > peak)
+			peak = live;
+	}
+	return peak;
+}
+
+static void plan_body(struct ir_module *m, struct ir_block *b, struct arena *a)
+{
+	check_straight_line(m, b);
+	own_outputs(m, b);
+	drop_old_scratch(m);
+	classify(m, b);
+	uint32_t *order = arena_alloc(a, sizeof *order * (b->nodes.len + 1));
+	int nnodes = 0;
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
+		if (!ir_node(m, id)->dead)
+			order[nnodes++] = id;
+	}
+	size_t nv = m->values.len;
+	struct planner p = {.m = m, .b = b};
+	p.first = arena_alloc(a, sizeof(int) * (nv + 1));
+	p.last = arena_alloc(a, sizeof(int) * (nv + 1));
+	p.reg = arena_alloc(a, sizeof *p.reg * (nv + (size_t)nnodes + 1));
+	liveness(&p, order, nnodes);
+	collect_regions(&p, order, nnodes);
+	m->workspace_size = pack(&p, a);
+	for (int i = 0; i < p.nreg; i++)
+		ir_val(m, p.reg[i].value)->offset = p.reg[i].offset;
+	if (m->ctx->verbose)
+		fprintf(stderr, "kiln: workspace %" PRId64 " bytes (lower bound %" PRId64 ")\n",
+		        m->workspace_size, lower_bound(&p, nnodes, a));
+}
+
+void plan(struct ir_module *m)
+{
+	plan_body(m, ir_main(m)->body, &m->ctx->scratch);
+	arena_reset(&m->ctx->scratch);
+}

@@ -1,0 +1,178 @@
+/* kiln runtime: shared includes, macros, activations, epilogue, timing. needs: */
+/*
+ * Every runtime file is copied verbatim into generated C, this one first and before any
+ * #include, so the _POSIX_C_SOURCE below takes effect (clock_gettime).  Conventions for
+ * all k_*.c files:
+ *   - everything is static and K_UNUSED, prefixed k_; parameters in a struct k_<name>
+ *     passed by const pointer; omitted designated-initializer fields are zero, so zero
+ *     must mean "off" for every optional field (act, res, ...);
+ *   - tensors are float32, contiguous, NCHW unless a struct says otherwise;
+ *   - no malloc and no static mutable state: scratch memory comes from the caller, sized
+ *     by k_<name>_scratch();
+ *   - OpenMP through K_OMP(), which is empty without -fopenmp.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define K_RESTRICT restrict
+#if defined(__GNUC__)
+#define K_UNUSED __attribute__((unused))
+#else
+#define K_UNUSED
+#endif
+#ifdef _OPENMP
+#define K_OMP(x) _Pragma(#x)
+#else
+#define K_OMP(x)
+#endif
+/* Below this many element operations a kernel stays on one thread. */
+#define K_PAR_MIN 32768
+#define K_MAXRANK 8 /* most dims a strided kernel takes */
+
+typedef int64_t k_idx; /* element counts, indices and strides */
+
+/* Element types of tensors a kernel reads or writes untyped (k_cast, k_npy). */
+enum k_dtype { K_F32, K_F64, K_I64, K_I32, K_U8, K_BOOL };
+
+/* Activation fused into a kernel's epilogue, applied after bias and residual. */
+enum k_act {
+	K_ACT_NONE,        /* zero: no activation */
+	K_ACT_RELU,        /* max(x, 0) */
+	K_ACT_CLIP,        /* clamp(x, min, max): relu6, hardtanh */
+	K_ACT_SIGMOID,     /* 1 / (1 + exp(-x)) */
+	K_ACT_SILU,        /* x * sigmoid(x) */
+	K_ACT_HARDSWISH,   /* x * clamp(x + 3, 0, 6) / 6 */
+	K_ACT_HARDSIGMOID, /* clamp(x + 3, 0, 6) / 6 */
+	K_ACT_TANH,        /* tanh(x) */
+	K_ACT_GELU,        /* 0.5 x (1 + erf(x / sqrt 2)) */
+	K_ACT_GELU_TANH,   /* gelu, approximate='tanh' */
+	K_ACT_LEAKY_RELU   /* x >= 0 ? x : slope * x */
+};
+
+/* Scalar activations, written as PyTorch's CPU kernels compute them. NaN propagates. */
+static inline K_UNUSED float k_relu(float x) { return x < 0.0f ? 0.0f : x; }
+
+static inline K_UNUSED float k_clip(float x, float lo, float hi)
+{
+	return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* Stable for large |x|: exp never overflows. */
+static inline K_UNUSED float k_sigmoid(float x)
+{
+	float e = expf(-fabsf(x));
+	float s = 1.0f / (1.0f + e);
+	return x >= 0.0f ? s : e * s;
+}
+
+static inline K_UNUSED float k_silu(float x) { return x * k_sigmoid(x); }
+
+static inline K_UNUSED float k_hardswish(float x)
+{
+	return x * k_clip(x + 3.0f, 0.0f, 6.0f) / 6.0f;
+}
+
+static inline K_UNUSED float k_hardsigmoid(float x) { return k_clip(x + 3.0f, 0.0f, 6.0f) / 6.0f; }
+
+static inline K_UNUSED float k_gelu(float x)
+{
+	return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+}
+
+static inline K_UNUSED float k_gelu_tanh(float x)
+{
+	const float c = 0.79788456080286535588f; /* sqrt(2 / pi) */
+	return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
+
+static inline K_UNUSED float k_leaky_relu(float x, float slope) { return x >= 0.0f ? x : slope * x; }
+
+/* Applies an activation to n contiguous floats in place. The switch is outside the loops. */
+static K_UNUSED void k_act_row(enum k_act act, float lo, float hi, float slope, float *y, k_idx n)
+{
+	k_idx i;
+
+	switch (act) {
+	case K_ACT_NONE: break;
+	case K_ACT_RELU: for (i = 0; i < n; i++) y[i] = k_relu(y[i]); break;
+	case K_ACT_CLIP: for (i = 0; i < n; i++) y[i] = k_clip(y[i], lo, hi); break;
+	case K_ACT_SIGMOID: for (i = 0; i < n; i++) y[i] = k_sigmoid(y[i]); break;
+	case K_ACT_SILU: for (i = 0; i < n; i++) y[i] = k_silu(y[i]); break;
+	case K_ACT_HARDSWISH: for (i = 0; i < n; i++) y[i] = k_hardswish(y[i]); break;
+	case K_ACT_HARDSIGMOID: for (i = 0; i < n; i++) y[i] = k_hardsigmoid(y[i]); break;
+	case K_ACT_TANH: for (i = 0; i < n; i++) y[i] = tanhf(y[i]); break;
+	case K_ACT_GELU: for (i = 0; i < n; i++) y[i] = k_gelu(y[i]); break;
+	case K_ACT_GELU_TANH: for (i = 0; i < n; i++) y[i] = k_gelu_tanh(y[i]); break;
+	case K_ACT_LEAKY_RELU: for (i = 0; i < n; i++) y[i] = k_leaky_relu(y[i], slope); break;
+	}
+}
+
+/*
+ * The epilogue shared by conv, linear and gemm, on a rows x cols contiguous block:
+ *   y[i,j] = act(alpha * y[i,j] + beta * c[i*c_rs + j*c_cs] + res[i*cols + j])
+ * c (bias or addmm's C) and res may be NULL; strides 0 broadcast.
+ */
+struct k_epi {
+	float alpha, beta;  /* scale of the product and of c */
+	const float *c;     /* bias / C, or NULL */
+	k_idx c_rs, c_cs;   /* c's row and column strides in elements */
+	const float *res;   /* residual with y's layout, or NULL */
+	enum k_act act;     /* activation, then its parameters */
+	float min, max, slope;
+};
+
+/* One row of the epilogue: row i of y, whose residual row is res_row (or NULL). */
+static K_UNUSED void k_epi_row(const struct k_epi *e, k_idx i, float *y, const float *res_row, k_idx cols)
+{
+	k_idx j;
+
+	if (e->alpha != 1.0f)
+		for (j = 0; j < cols; j++) y[j] *= e->alpha;
+	if (e->c) {
+		const float *c = e->c + i * e->c_rs;
+		float beta = e->beta;
+		if (e->c_cs == 0) {
+			float v = beta * c[0];
+			for (j = 0; j < cols; j++) y[j] += v;
+		} else if (e->c_cs == 1 && beta == 1.0f) {
+			for (j = 0; j < cols; j++) y[j] += c[j];
+		} else {
+			for (j = 0; j < cols; j++) y[j] += beta * c[j * e->c_cs];
+		}
+	}
+	if (res_row)
+		for (j = 0; j < cols; j++) y[j] += res_row[j];
+	k_act_row(e->act, e->min, e->max, e->slope, y, cols);
+}
+
+/* The epilogue over a rows x cols block, parallel over rows. */
+static K_UNUSED void k_epilogue(const struct k_epi *e, float *y, k_idx rows, k_idx cols)
+{
+	k_idx i;
+
+	if (e->alpha == 1.0f && !e->c && !e->res && e->act == K_ACT_NONE)
+		return;
+	K_OMP(omp parallel for schedule(static) if (rows * cols > K_PAR_MIN && rows > 1))
+	for (i = 0; i < rows; i++)
+		k_epi_row(e, i, y + i * cols, e->res ? e->res + i * cols : NULL, cols);
+}
+
+/* Seconds from an arbitrary origin, for --bench. */
+static K_UNUSED double k_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Rounds n up to a multiple of m. */
+static inline K_UNUSED k_idx k_round_up(k_idx n, k_idx m) { return (n + m - 1) / m * m; }
+
+static inline K_UNUSED k_idx k_min_idx(k_idx a, k_idx b) { return a < b ? a : b; }

@@ -1,0 +1,112 @@
+/* conv2d against a naive double-precision reference, over awkward shapes and every epilogue. */
+#include "runtime/k_base.c"
+#include "runtime/k_gemm.c"
+#include "runtime/k_conv.c"
+#include "tests/kernels/kt.h"
+
+/* n c h w oc kh kw sh sw ph pw dh dw groups */
+static const int conv_cases[][14] = {
+	{ 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1 },
+	{ 1, 3, 7, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 },
+	{ 2, 3, 13, 17, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1 },
+	{ 1, 8, 9, 11, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* 1x1 GEMM path */
+	{ 2, 17, 10, 9, 33, 1, 1, 1, 1, 0, 0, 1, 1, 1 },
+	{ 1, 8, 13, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8 },   /* depthwise */
+	{ 2, 8, 14, 14, 16, 3, 3, 2, 2, 1, 1, 1, 1, 8 },  /* depthwise, multiplier 2, stride 2 */
+	{ 1, 6, 11, 11, 9, 3, 3, 1, 1, 2, 2, 2, 2, 3 },   /* groups 3, dilation 2 */
+	{ 1, 4, 13, 7, 6, 5, 3, 2, 1, 2, 1, 1, 2, 2 },    /* asymmetric everything */
+	{ 1, 32, 8, 8, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* k = 288 > K_KC */
+	{ 1, 3, 5, 5, 7, 7, 7, 1, 1, 3, 3, 1, 1, 1 },     /* kernel larger than the input */
+	{ 1, 16, 7, 7, 16, 5, 5, 1, 1, 2, 2, 1, 1, 16 },  /* depthwise 5x5 */
+	{ 1, 4, 9, 9, 4, 3, 3, 1, 1, 0, 0, 2, 2, 4 },     /* depthwise, dilation, no padding */
+	{ 1, 300, 3, 3, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },  /* 1x1, k = 300 */
+	{ 1, 8, 9, 9, 8, 1, 1, 2, 2, 0, 0, 1, 1, 1 },     /* 1x1 stride 2: im2col */
+	{ 1, 5, 6, 6, 10, 3, 3, 3, 3, 4, 4, 1, 1, 5 },    /* depthwise, padding > kernel / 2 */
+	{ 2, 64, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* large enough to run in parallel */
+	{ 1, 96, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96 },
+};
+
+static double ref_act(enum k_act act, double v, double lo, double hi, double slope)
+{
+	switch (act) {
+	case K_ACT_NONE: return v;
+	case K_ACT_RELU: return v > 0 ? v : 0;
+	case K_ACT_CLIP: return v < lo ? lo : v > hi ? hi : v;
+	case K_ACT_SIGMOID: return 1 / (1 + exp(-v));
+	case K_ACT_SILU: return v / (1 + exp(-v));
+	case K_ACT_HARDSWISH: return v * fmin(fmax(v + 3, 0), 6) / 6;
+	case K_ACT_HARDSIGMOID: return fmin(fmax(v + 3, 0), 6) / 6;
+	case K_ACT_TANH: return tanh(v);
+	case K_ACT_GELU: return 0.5 * v * (1 + erf(v / sqrt(2.0)));
+	case K_ACT_GELU_TANH: return 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * v * v * v)));
+	case K_ACT_LEAKY_RELU: return v >= 0 ? v : slope * v;
+	}
+	return v;
+}
+
+static void ref_conv(const struct k_conv2d *p, const float *x, const float *w, const float *b, double *y)
+{
+	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups;
+
+	for (k_idx n = 0; n < p->n; n++)
+	for (k_idx o = 0; o < p->oc; o++)
+	for (k_idx oy = 0; oy < p->oh; oy++)
+	for (k_idx ox = 0; ox < p->ow; ox++) {
+		double s = b ? b[o] : 0;
+		k_idx g = o / ocg;
+		for (k_idx ci = 0; ci < icg; ci++)
+		for (k_idx ki = 0; ki < p->kh; ki++)
+		for (k_idx kj = 0; kj < p->kw; kj++) {
+			k_idx iy = oy * p->stride_h - p->pad_h + ki * p->dil_h;
+			k_idx ix = ox * p->stride_w - p->pad_w + kj * p->dil_w;
+			if (iy < 0 || iy >= p->h || ix < 0 || ix >= p->w)
+				continue;
+			s += (double)x[((n * p->c + g * icg + ci) * p->h + iy) * p->w + ix] *
+			     w[((o * icg + ci) * p->kh + ki) * p->kw + kj];
+		}
+		k_idx yi = ((n * p->oc + o) * p->oh + oy) * p->ow + ox;
+		if (p->res)
+			s += p->res[yi];
+		y[yi] = ref_act(p->act, s, p->min, p->max, p->slope);
+	}
+}
+
+static void test_conv2d(void **state)
+{
+	(void)state;
+	for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+		const int *c = conv_cases[t];
+		struct k_conv2d p = { .n = c[0], .c = c[1], .h = c[2], .w = c[3], .oc = c[4], .kh = c[5], .kw = c[6],
+				      .stride_h = c[7], .stride_w = c[8], .pad_h = c[9], .pad_w = c[10],
+				      .dil_h = c[11], .dil_w = c[12], .groups = c[13] };
+		p.oh = (p.h + 2 * p.pad_h - p.dil_h * (p.kh - 1) - 1) / p.stride_h + 1;
+		p.ow = (p.w + 2 * p.pad_w - p.dil_w * (p.kw - 1) - 1) / p.stride_w + 1;
+		p.act = (enum k_act)(t % (K_ACT_LEAKY_RELU + 1));
+		p.min = -0.5f, p.max = 0.75f, p.slope = 0.1f;
+		size_t nx = (size_t)(p.n * p.c * p.h * p.w), nw = (size_t)(p.oc * p.c / p.groups * p.kh * p.kw);
+		size_t ny = (size_t)(p.n * p.oc * p.oh * p.ow);
+		float *x = kt_randv(nx, -1, 1), *w = kt_randv(nw, -1, 1), *b = kt_randv((size_t)p.oc, -1, 1);
+		float *res = kt_randv(ny, -1, 1), *y = kt_falloc(ny);
+		double *ref = kt_dalloc(ny);
+		void *scratch = malloc(k_conv2d_scratch(&p) + 1);
+		p.res = t % 2 ? res : NULL;
+		ref_conv(&p, x, w, t % 3 ? b : NULL, ref);
+		for (int th = 0; th < KT_NTHREADS; th++) {
+			char what[64];
+			kt_set_threads(kt_threads[th]);
+			memset(y, 0xff, ny * sizeof *y);
+			k_conv2d_f32(&p, x, w, t % 3 ? b : NULL, y, scratch);
+			snprintf(what, sizeof what, "conv case %zu, %d threads", t, kt_threads[th]);
+			kt_check(what, y, ref, ny, 1e-4, 1e-4);
+		}
+		free(x), free(w), free(b), free(res), free(y), free(ref), free(scratch);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conv2d),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
