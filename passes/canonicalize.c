@@ -814,7 +814,7 @@ static int c_expand(struct canon *c, uint32_t id)
 	uint32_t x = n->in[0];
 	const int64_t *d;
 	int nd;
-	struct ir_shape out;
+	struct ir_shape out = {0};
 	if (!static_shape(c, x))
 		return 0;
 	if (n->a.aten.schema == ATEN_EXPAND_AS) {

@@ -114,7 +114,7 @@ static void shape_matmul(struct shaper *s, struct ir_node *n)
 	if (vb) { b.rank = 2; b.dims[1] = 1; }
 	if (a.dims[a.rank - 1] != b.dims[b.rank - 2])
 		bad(s, "inner dimensions of %s and %s differ", shape_str(s, n->in[0]), shape_str(s, n->in[1]));
-	struct ir_shape ba = a, bb = b, o;
+	struct ir_shape ba = a, bb = b, o = {0};
 	ba.rank -= 2;
 	bb.rank -= 2;
 	int r = ba.rank > bb.rank ? ba.rank : bb.rank;
@@ -139,7 +139,7 @@ static void shape_gemm(struct shaper *s, struct ir_node *n)
 	const struct ir_shape *a = &V(s, n->in[1])->shape, *b = &V(s, n->in[2])->shape;
 	if (a->rank != 2 || b->rank != 2 || a->dims[1] != b->dims[0])
 		bad(s, "addmm of %s and %s", shape_str(s, n->in[1]), shape_str(s, n->in[2]));
-	struct ir_shape o = {.rank = 2, .dims = {a->dims[0], b->dims[1]}}, t;
+	struct ir_shape o = {.rank = 2, .dims = {a->dims[0], b->dims[1]}}, t = {0};
 	set(s, V(s, n->in[1])->dtype, &o);
 	uint32_t out = ir_node(s->m, s->id)->out[0];
 	broadcast(s, n->in[0], out, &t);

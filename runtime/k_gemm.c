@@ -144,8 +144,8 @@ static K_UNUSED float k_dot(const float *K_RESTRICT x, const float *K_RESTRICT w
 		for (l = 0; l < 8; l++)
 			s[l] += x[p + l] * w[p + l];
 	r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-	for (; p < n; p++)
-		r += x[p] * w[p];
+	for (l = 0; l < n - p; l++) /* written so gcc sees a bounded tail */
+		r += x[p + l] * w[p + l];
 	return r;
 }
 
