@@ -265,5 +265,7 @@ char *ir_node_str(struct ir_module *m, uint32_t n);   /* one line, in ctx->arena
 
 /* verify.c */
 void ir_verify(struct ir_module *m, const char *after_pass);  /* internal error on failure */
+/* The first problem ir_verify would report (and its node, or IR_NONE), NULL if none. */
+const char *ir_check(struct ir_module *m, uint32_t *node);
 
 #endif

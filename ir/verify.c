@@ -4,22 +4,24 @@
  * nested blocks; input/output counts within ops.def bounds; a value's def field
  * names the node that defines it. A failure is a kiln bug: internal error naming
  * the pass that ran last and the offending node. Linear in the module size. */
+#include <setjmp.h>
 #include <stdlib.h>
 
 #include "ir.h"
 
 struct vstate {
 	struct ir_module *m;
-	const char *pass;
 	unsigned char *defined;  /* per value: 1 once defined and in scope */
+	jmp_buf fail;            /* where a failure unwinds to */
+	const char *what;        /* the failure */
+	uint32_t node;           /* the node it concerns, or IR_NONE */
 };
 
 static _Noreturn void fail(struct vstate *s, uint32_t node, const char *what)
 {
-	fprintf(stderr, "kiln: internal error: IR invalid after pass '%s': %s\n", s->pass, what);
-	if (node != IR_NONE)
-		fprintf(stderr, "  at: %s\n", ir_node_str(s->m, node));
-	abort();
+	s->what = what;
+	s->node = node;
+	longjmp(s->fail, 1);
 }
 
 static void define(struct vstate *s, uint32_t v, uint32_t node)
@@ -97,10 +99,28 @@ static void check_block(struct vstate *s, struct ir_block *b)
 	undefine_block(s, b);
 }
 
-void ir_verify(struct ir_module *m, const char *after_pass)
+const char *ir_check(struct ir_module *m, uint32_t *node)
 {
-	struct vstate s = {m, after_pass, NULL};
+	struct vstate s = {.m = m, .node = IR_NONE};
 	s.defined = arena_alloc(&m->ctx->scratch, m->values.len + 1);
+	if (setjmp(s.fail)) {
+		if (node)
+			*node = s.node;
+		return s.what;
+	}
 	for (size_t f = 0; f < m->funcs.len; f++)
 		check_block(&s, VEC_AT(&m->funcs, struct ir_func *, f)->body);
+	return NULL;
+}
+
+void ir_verify(struct ir_module *m, const char *after_pass)
+{
+	uint32_t node = IR_NONE;
+	const char *what = ir_check(m, &node);
+	if (!what)
+		return;
+	fprintf(stderr, "kiln: internal error: IR invalid after pass '%s': %s\n", after_pass, what);
+	if (node != IR_NONE)
+		fprintf(stderr, "  at: %s\n", ir_node_str(m, node));
+	abort();
 }

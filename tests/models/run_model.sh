@@ -121,7 +121,7 @@ cd "$work" || die "cannot enter $work"
 # 1. compile the model
 kiln_args=("$model")
 for s in "${shape_list[@]}"; do kiln_args+=(--input-shape "$s"); done
-kiln_args+=(--main -o "$work/gen/m.c")
+kiln_args+=(--verify --main -o "$work/gen/m.c")
 run_kiln() {
 	timeout "${KILN_TIMEOUT:-900}" "$kiln" "${kiln_args[@]}" >"$work/kiln.out" 2>"$work/kiln.err"
 }
