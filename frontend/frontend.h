@@ -21,4 +21,9 @@ struct pt_tensor;
 uint32_t ts_tensor_const(struct ir_module *m, struct ir_block *b, const struct pt_tensor *t,
                          const char *name, struct loc loc);
 
+/* irtext.c: the IR text format of ir/print.c (grammar in ir/README.md). The module's
+ * main function is the one marked `entry`, else the first. Diagnostics are
+ * `path:line:col: error: ...`. */
+struct ir_module *ir_parse(struct kiln_ctx *ctx, const char *path, const char *text, size_t len);
+
 #endif

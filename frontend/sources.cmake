@@ -5,4 +5,5 @@ set(KILN_FRONTEND_SOURCES
   frontend/ts_parse.c
   frontend/aten.c
   frontend/ts_lower.c
+  frontend/irtext.c
 )
