@@ -106,3 +106,9 @@ kiln_bad_test(unknown_op_logcumsumexp ${bad}/unknown_op.pt
 kiln_bad_test(input_shape ${KILN_FIXTURES}/mlp.pt "error:" --input-shape 1x2x3x4)
 kiln_bad_test(input_rank ${KILN_FIXTURES}/lenet.pt "error:" --input-shape 28x28)
 unset(bad)
+
+# The command-line contract: --help, usage errors, --example-input, --dump-ir.
+add_test(NAME cli_contract
+         COMMAND sh ${CMAKE_SOURCE_DIR}/tests/models/run_cli.sh $<TARGET_FILE:kiln>
+                 ${CMAKE_SOURCE_DIR}/tests/models/fixtures ${CMAKE_BINARY_DIR}/cli)
+set_tests_properties(cli_contract PROPERTIES LABELS "small")
