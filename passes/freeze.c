@@ -15,16 +15,11 @@
 static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p,
                           const char *path, struct loc loc);
 
+/* The constant v was appended to b; move it to *pos, before its first use. */
 static uint32_t at(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t v)
 {
-	/* The constant was appended; move it to *pos. */
-	uint32_t id = ir_val(m, v)->def;
-	uint32_t *ids = b->nodes.data;
-	size_t last = b->nodes.len - 1;
-	KILN_ASSERT(ids[last] == id);
-	memmove(ids + *pos + 1, ids + *pos, (last - *pos) * sizeof *ids);
-	ids[(*pos)++] = id;
-	ir_node(m, id)->loc = ir_val(m, v)->loc;
+	ir_place(m, b, (*pos)++, v);
+	ir_node(m, ir_val(m, v)->def)->loc = ir_val(m, v)->loc;
 	return v;
 }
 
