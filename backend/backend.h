@@ -21,8 +21,7 @@ int emit_c(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_c_option
 int emit_c_has_op(enum op op);
 /* Bytes of scratch the runtime kernel for node needs (0 = none); plan() reserves them.
  * Computed by the very k_*_scratch() functions the generated code calls. plan() records
- * it as an extra u8 tensor value named "scratch" whose def is the node but which is not
- * among the node's outputs (no other value is like that). */
+ * it as a u8 workspace value in the node's `scratch` field. */
 int64_t emit_c_scratch_size(struct ir_module *m, uint32_t node);
 
 #endif

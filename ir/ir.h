@@ -173,6 +173,8 @@ struct ir_node {
 	const char *scope;            /* module path ("layer1.0.conv1"), may be NULL */
 	union ir_attrs a;
 	int dead;                     /* removed; skipped by every walker */
+	uint32_t scratch;             /* after plan: a u8 workspace value holding the kernel's
+	                                 scratch memory, or IR_NONE */
 };
 
 struct ir_block {

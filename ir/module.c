@@ -64,7 +64,7 @@ struct ir_func *ir_main(struct ir_module *m) { return VEC_AT(&m->funcs, struct i
 static uint32_t make_node(struct ir_module *m, enum op op, const uint32_t *in, int nin, int nout)
 {
 	struct arena *a = &m->ctx->arena;
-	struct ir_node n = {.op = op, .nin = nin, .nout = nout};
+	struct ir_node n = {.op = op, .nin = nin, .nout = nout, .scratch = IR_NONE};
 	n.in = arena_alloc(a, sizeof(uint32_t) * (size_t)(nin ? nin : 1));
 	if (nin)
 		memcpy(n.in, in, sizeof(uint32_t) * (size_t)nin);

@@ -9,7 +9,8 @@
  *   - RESHAPE / IDENTITY results that are not outputs are ST_ALIAS of the root of their
  *     input's alias chain (no copy), and keep that root alive until their own last use;
  *   - everything else is ST_WORKSPACE at a 64-byte aligned offset; so is the scratch a
- *     kernel needs (emit_c_scratch_size), as an extra u8 value live only at its node;
+ *     kernel needs (emit_c_scratch_size): a u8 value in the node's scratch field, live
+ *     only at that node;
  *   - m->workspace_size is the end of the highest region.
  * Two regions may share bytes only if their live ranges [def, last use] (node positions)
  * are disjoint, so a kernel never reads an input it is overwriting. Placement is greedy by
@@ -113,16 +114,11 @@ static uint32_t alias_root(struct ir_module *m, uint32_t v)
 /* Scratch values of an earlier plan() are disowned, so a second run starts clean. */
 static void drop_old_scratch(struct ir_module *m)
 {
-	for (uint32_t v = 0; v < m->values.len; v++) {
-		struct ir_value *val = ir_val(m, v);
-		if (val->def == IR_NONE || val->storage != ST_WORKSPACE)
-			continue;
-		struct ir_node *n = ir_node(m, val->def);
-		int own = 0;
-		for (int i = 0; i < n->nout; i++)
-			own |= n->out[i] == v;
-		if (!own)
-			val->storage = ST_NONE;
+	for (uint32_t id = 0; id < m->nodes.len; id++) {
+		struct ir_node *n = ir_node(m, id);
+		if (n->scratch != IR_NONE)
+			ir_val(m, n->scratch)->storage = ST_NONE;
+		n->scratch = IR_NONE;
 	}
 }
 
@@ -210,6 +206,7 @@ static void collect_regions(struct planner *p, uint32_t *order, int nnodes)
 		val->name = "scratch";
 		val->storage = ST_WORKSPACE;
 		val->loc = ir_node(m, order[pos])->loc;
+		ir_node(m, order[pos])->scratch = v;
 		add_region(p, v, s, pos, pos);
 	}
 }

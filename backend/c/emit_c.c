@@ -45,7 +45,6 @@ struct emitter {
 	FILE *f;                /* where emitters write: the run function's body */
 	const char **expr;      /* per value: C expression of its data pointer, or NULL */
 	unsigned char *used;    /* per value: referenced by the run function */
-	uint32_t *scratch;      /* per node: its scratch value, or IR_NONE */
 	unsigned char *need;    /* per runtime file: copy it into the .c */
 	int uses_ws, uses_in, uses_out;
 	const char *lo, *up;    /* model name as given, and upper-cased */
@@ -105,7 +104,7 @@ static uint32_t opt_in(struct ir_node *n, int i) { return i < n->nin ? n->in[i] 
 /* The scratch argument of node id: "ws + OFFSET" or "NULL". */
 static const char *scratch_arg(struct emitter *e, uint32_t id)
 {
-	uint32_t s = e->scratch[id];
+	uint32_t s = ir_node(e->m, id)->scratch;
 	if (s == IR_NONE)
 		return "NULL";
 	e->uses_ws = 1;
@@ -697,9 +696,9 @@ static void emit_reduce(struct emitter *e, uint32_t id, struct ir_node *n)
 		emit_copy_all(e, n);
 		return;
 	}
-	KILN_ASSERT(rp.nruns == 1 || e->scratch[id] != IR_NONE);
+	KILN_ASSERT(rp.nruns == 1 || ir_node(e->m, id)->scratch != IR_NONE);
 	need(e, "k_reduce");
-	int64_t base = rp.nruns > 1 ? val(e, e->scratch[id])->offset : 0;
+	int64_t base = rp.nruns > 1 ? val(e, ir_node(e->m, id)->scratch)->offset : 0;
 	for (int i = 0; i < rp.nruns; i++) {
 		const char *src = i == 0 ? ref(e, n->in[0])
 		                         : arena_printf(&e->ctx->arena, "(const float *)(void *)(ws + %" PRId64 ")",
@@ -1035,25 +1034,6 @@ static void name_values(struct emitter *e, struct ir_block *b, struct arena *a)
 				e->expr[v] = arena_printf(a, "t%u", v);
 			}
 		}
-	}
-}
-
-/* Each node's scratch value (see backend.h): the workspace u8 value plan() hung on it. */
-static void find_scratch(struct emitter *e)
-{
-	struct ir_module *m = e->m;
-	for (size_t i = 0; i < m->nodes.len; i++)
-		e->scratch[i] = IR_NONE;
-	for (uint32_t v = 0; v < m->values.len; v++) {
-		struct ir_value *x = ir_val(m, v);
-		if (x->def == IR_NONE || x->storage != ST_WORKSPACE)
-			continue;
-		struct ir_node *n = ir_node(m, x->def);
-		int own = 0;
-		for (int j = 0; j < n->nout; j++)
-			own |= n->out[j] == v;
-		if (!own)
-			e->scratch[x->def] = v;
 	}
 }
 
@@ -1563,10 +1543,8 @@ int emit_c(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_c_option
 	e.up = upper(a, e.lo);
 	e.expr = arena_alloc(a, sizeof *e.expr * (m->values.len + 1));
 	e.used = arena_alloc(a, m->values.len + 1);
-	e.scratch = arena_alloc(a, sizeof *e.scratch * (m->nodes.len + 1));
 	e.need = arena_alloc(a, (size_t)kiln_runtime_nfiles + 1);
 	name_values(&e, b, a);
-	find_scratch(&e);
 	need(&e, "k_base");
 	if (opt->with_main) {
 		need(&e, "k_npy");
