@@ -10,7 +10,9 @@
 
 #include "passes.h"
 
-static int single_use(int *uses, uint32_t v) { return uses[v] == 1; }
+/* Use counts of the values that existed when fuse began (outputs count as uses).
+ * Fusing only moves uses between such values, so the counts stay exact. */
+static int single_use(const int *uses, uint32_t v) { return uses[v] == 1; }
 
 /* The one live node of b that reads v, or NULL. */
 static struct ir_node *user_of(struct ir_module *m, struct ir_block *b, size_t from, uint32_t v,
@@ -90,11 +92,9 @@ static enum act act_of(const struct ir_node *n, float *lo, float *hi)
 }
 
 /* Fuse what follows producer pid (conv or linear) into its epilogue. */
-static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uint32_t pid)
+static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uint32_t pid,
+                          int *uses)
 {
-	int *uses = ir_use_counts(m, &m->ctx->scratch);
-	for (int k = 0; k < m->noutputs; k++)
-		uses[m->outputs[k].value]++;
 	struct ir_node *p = ir_node(m, pid);
 	uint32_t uid;
 	if (!single_use(uses, p->out[0]))
@@ -103,8 +103,11 @@ static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uin
 	if (!u)
 		return;
 	if (p->op == OP_CONV2D && u->op == OP_BATCHNORM) {
-		if (fold_bn(m, b, i, pid, uid))
-			fuse_epilogue(m, b, i + 2, pid);
+		uint32_t conv_out = p->out[0], bn_out = u->out[0]; /* fold_bn may move nodes */
+		if (fold_bn(m, b, i, pid, uid)) {
+			uses[conv_out] = uses[bn_out];
+			fuse_epilogue(m, b, i + 2, pid, uses);
+		}
 		return;
 	}
 	int act_field = p->op == OP_CONV2D ? p->a.conv.act : p->a.linear.act;
@@ -123,8 +126,9 @@ static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uin
 		p->in = in;
 		p->nin = 4;
 		ir_replace_uses(m, u->out[0], p->out[0]);
+		uses[p->out[0]] = uses[u->out[0]];
 		u->dead = 1;
-		fuse_epilogue(m, b, i, pid);
+		fuse_epilogue(m, b, i, pid, uses);
 		return;
 	}
 	float lo = 0, hi = 0;
@@ -141,19 +145,23 @@ static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uin
 		p->a.linear.act_max = hi;
 	}
 	ir_replace_uses(m, u->out[0], p->out[0]);
+	uses[p->out[0]] = uses[u->out[0]];
 	u->dead = 1;
 }
 
 void fuse(struct ir_module *m)
 {
 	struct ir_block *b = ir_main(m)->body;
+	int *uses = ir_use_counts(m, &m->ctx->scratch);
+	for (int k = 0; k < m->noutputs; k++)
+		uses[m->outputs[k].value]++;
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
 		struct ir_node *n = ir_node(m, id);
 		if (n->dead || (n->op != OP_CONV2D && n->op != OP_LINEAR))
 			continue;
 		size_t before = b->nodes.len;
-		fuse_epilogue(m, b, i, id);
+		fuse_epilogue(m, b, i, id, uses);
 		i += b->nodes.len - before; /* weights inserted before the conv */
 	}
 }

@@ -5,17 +5,6 @@
 
 #include "passes.h"
 
-static const char *shape_text(struct arena *a, const struct ir_shape *s)
-{
-	char buf[256];
-	size_t len = 0;
-	buf[0] = 0;
-	for (int i = 0; i < s->rank && len < sizeof buf - 32; i++)
-		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%lld", i ? "x" : "",
-		                        (long long)s->dims[i]);
-	return arena_strdup(a, s->rank ? buf : "(scalar)");
-}
-
 void bind_inputs(struct ir_module *m, const struct pipeline_opts *o)
 {
 	struct ir_func *f = ir_main(m);
@@ -48,6 +37,5 @@ void bind_inputs(struct ir_module *m, const struct pipeline_opts *o)
 		v->shape = s->shape;
 		v->name = name;
 		m->inputs[i] = (struct ir_io){name, arena_printf(a, "input[%d]", i), b->params[i]};
-		(void)shape_text;
 	}
 }
