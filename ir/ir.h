@@ -245,6 +245,12 @@ uint32_t ir_const_tensor(struct ir_module *m, struct ir_block *b, enum dtype dt,
 const struct ir_const *ir_const_of(struct ir_module *m, uint32_t v);
 /* Move the node defining v, which must be the last of block b, to position pos. */
 uint32_t ir_place(struct ir_module *m, struct ir_block *b, size_t pos, uint32_t v);
+/* Call fn on every live node of block b and, first, of the blocks it owns, in order.
+ * *pos is the node's position in its block; fn may insert nodes before it (advancing
+ * *pos past them) and mark the node dead. */
+typedef void ir_walk_fn(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id,
+                        void *arg);
+void ir_walk(struct ir_module *m, struct ir_block *b, ir_walk_fn *fn, void *arg);
 /* Read a constant input: 1 if v is a constant of that kind (ints accept bools; floats
  * accept ints; ints lists accept a 0/1-element int). */
 int ir_get_int(struct ir_module *m, uint32_t v, int64_t *out);

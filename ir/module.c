@@ -312,3 +312,16 @@ uint32_t ir_place(struct ir_module *m, struct ir_block *b, size_t pos, uint32_t 
 	ids[pos] = id;
 	return v;
 }
+
+void ir_walk(struct ir_module *m, struct ir_block *b, ir_walk_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
+		struct ir_node *n = ir_node(m, id);
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nblocks; k++)
+			ir_walk(m, ir_node(m, id)->blocks[k], fn, arg);
+		fn(m, b, &i, id, arg);
+	}
+}

@@ -961,58 +961,49 @@ static canon_fn *const canon[ATEN_COUNT] = {
 	[ATEN_TO] = c_to, [ATEN_TYPE_AS] = c_to, [ATEN_ZEROS] = c_fill, [ATEN_ONES] = c_fill,
 };
 
-static void canon_block(struct canon *c, struct ir_block *b)
+/* The canonicalizer's position is the walker's: handlers insert nodes at c->i. */
+static void canon_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
-	struct ir_block *saved_b = c->b;
-	size_t saved_i = c->i;
+	struct canon *c = arg;
+	struct ir_node *n = ir_node(m, id);
+	if (n->op != OP_ATEN || n->a.aten.schema < 0 || !canon[n->a.aten.schema])
+		return;
+	if (V(c, n->out[0])->kind != VK_TENSOR && V(c, n->out[0])->kind != VK_LIST)
+		return;
 	c->b = b;
-	for (c->i = 0; c->i < b->nodes.len; c->i++) {
-		uint32_t id = VEC_AT(&b->nodes, uint32_t, c->i);
-		struct ir_node *n = N(c, id);
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nblocks; k++)
-			canon_block(c, n->blocks[k]);
-		if (n->op != OP_ATEN || n->a.aten.schema < 0 || !canon[n->a.aten.schema])
-			continue;
-		if (V(c, n->out[0])->kind != VK_TENSOR && V(c, n->out[0])->kind != VK_LIST)
-			continue;
-		canon[n->a.aten.schema](c, id);
-	}
-	c->b = saved_b;
-	c->i = saved_i;
+	c->i = *pos;
+	canon[n->a.aten.schema](c, id);
+	*pos = c->i;
 }
 
 int canonicalize(struct ir_module *m)
 {
 	struct canon c = {.m = m};
-	canon_block(&c, ir_main(m)->body);
+	ir_walk(m, ir_main(m)->body, canon_node, &c);
 	return c.changes;
 }
 
-static void check_block(struct ir_module *m, struct ir_block *b)
+/* An ATEN, GETITEM or UNPACK node left after the fixed point cannot be compiled. */
+static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nblocks; k++)
-			check_block(m, n->blocks[k]);
-		if (n->op == OP_ATEN && n->a.aten.schema >= 0 && canon[n->a.aten.schema])
-			diag_error_soft(m->ctx, n->loc, "operator 'aten::%s' cannot be compiled here: an "
-			                "argument is not a compile-time constant or an input shape is unknown",
-			                n->a.aten.name);
-		else if (n->op == OP_ATEN && n->a.aten.schema >= 0)
-			diag_error_soft(m->ctx, n->loc, "operator '%s' could not be evaluated at compile time",
-			                n->a.aten.name);
-		else if (n->op == OP_GETITEM || n->op == OP_UNPACK)
-			diag_error_soft(m->ctx, n->loc, "'%s' of a value unknown at compile time is not "
-			                "supported", op_name(n->op));
-	}
+	(void)b;
+	(void)pos;
+	(void)arg;
+	struct ir_node *n = ir_node(m, id);
+	if (n->op == OP_ATEN && n->a.aten.schema >= 0 && canon[n->a.aten.schema])
+		diag_error_soft(m->ctx, n->loc, "operator 'aten::%s' cannot be compiled here: an "
+		                "argument is not a compile-time constant or an input shape is unknown",
+		                n->a.aten.name);
+	else if (n->op == OP_ATEN && n->a.aten.schema >= 0)
+		diag_error_soft(m->ctx, n->loc, "operator '%s' could not be evaluated at compile time",
+		                n->a.aten.name);
+	else if (n->op == OP_GETITEM || n->op == OP_UNPACK)
+		diag_error_soft(m->ctx, n->loc, "'%s' of a value unknown at compile time is not "
+		                "supported", op_name(n->op));
 }
 
 void check_canonical(struct ir_module *m)
 {
-	check_block(m, ir_main(m)->body);
+	ir_walk(m, ir_main(m)->body, check_node, NULL);
 	diag_check(m->ctx);
 }

@@ -307,33 +307,25 @@ static int fold_unpack(struct folder *f, uint32_t id)
 	return 1;
 }
 
-static void fold_block(struct folder *f, struct ir_block *b)
+/* The folder's position is the walker's: helpers insert constants at f->i. */
+static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
-	struct ir_block *saved_b = f->b;
-	size_t saved_i = f->i;
+	struct folder *f = arg;
 	f->b = b;
-	for (f->i = 0; f->i < b->nodes.len; f->i++) {
-		uint32_t id = VEC_AT(&b->nodes, uint32_t, f->i);
-		struct ir_node *n = ir_node(f->m, id);
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nblocks; k++)
-			fold_block(f, n->blocks[k]);
-		switch (n->op) {
-		case OP_ATEN: fold_aten(f, id); break;
-		case OP_LIST: fold_list(f, id); break;
-		case OP_GETITEM: fold_getitem(f, id); break;
-		case OP_UNPACK: fold_unpack(f, id); break;
-		default: break;
-		}
+	f->i = *pos;
+	switch (ir_node(m, id)->op) {
+	case OP_ATEN: fold_aten(f, id); break;
+	case OP_LIST: fold_list(f, id); break;
+	case OP_GETITEM: fold_getitem(f, id); break;
+	case OP_UNPACK: fold_unpack(f, id); break;
+	default: break;
 	}
-	f->b = saved_b;
-	f->i = saved_i;
+	*pos = f->i;
 }
 
 int fold(struct ir_module *m)
 {
 	struct folder f = {.m = m};
-	fold_block(&f, ir_main(m)->body);
+	ir_walk(m, ir_main(m)->body, fold_node, &f);
 	return f.changes;
 }

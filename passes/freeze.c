@@ -60,42 +60,38 @@ static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, 
 	return at(m, b, pos, v);
 }
 
-static void freeze_block(struct ir_module *m, struct ir_block *b)
+/* A GETATTR on a known object becomes the constant it reads. */
+static void freeze_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id,
+                        void *arg)
 {
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
-		struct ir_node *n = ir_node(m, id);
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nblocks; k++)
-			freeze_block(m, n->blocks[k]);
-		if (n->op == OP_SETATTR)
-			diag_error(m->ctx, n->loc, "the model assigns attribute '%s' at run time; "
-			           "kiln compiles models whose attributes are constant", n->a.name.name);
-		if (n->op != OP_GETATTR)
-			continue;
-		const struct ir_const *c = ir_const_of(m, n->in[0]);
-		if (!c || c->kind != CK_OBJECT)
-			continue;
-		const char *name = n->a.name.name;
-		struct pv *p = pv_attr(c->object, name);
-		struct loc loc = n->loc;
-		if (!p)
-			diag_error(m->ctx, loc, "module '%s' has no attribute '%s' in data.pkl",
-			           c->name && *c->name ? c->name : "self", name);
-		const char *path = c->name && *c->name ? arena_printf(&m->ctx->arena, "%s.%s", c->name, name)
-		                                       : name;
-		uint32_t out = n->out[0];
-		const struct ir_type *type = ir_val(m, out)->type;
-		uint32_t v = const_for(m, b, &i, p, path, loc);
-		if (v == IR_NONE)
-			diag_error(m->ctx, loc, "attribute '%s' is a %s, which kiln cannot freeze", path,
-			           pv_kind_name(p->kind));
-		if (ir_val(m, v)->kind == VK_OBJECT)
-			ir_val(m, v)->type = type;
-		ir_replace_uses(m, out, v);
-		ir_node(m, id)->dead = 1;
-	}
+	(void)arg;
+	struct ir_node *n = ir_node(m, id);
+	if (n->op == OP_SETATTR)
+		diag_error(m->ctx, n->loc, "the model assigns attribute '%s' at run time; "
+		           "kiln compiles models whose attributes are constant", n->a.name.name);
+	if (n->op != OP_GETATTR)
+		return;
+	const struct ir_const *c = ir_const_of(m, n->in[0]);
+	if (!c || c->kind != CK_OBJECT)
+		return;
+	const char *name = n->a.name.name;
+	struct pv *p = pv_attr(c->object, name);
+	struct loc loc = n->loc;
+	if (!p)
+		diag_error(m->ctx, loc, "module '%s' has no attribute '%s' in data.pkl",
+		           c->name && *c->name ? c->name : "self", name);
+	const char *path = c->name && *c->name ? arena_printf(&m->ctx->arena, "%s.%s", c->name, name)
+	                                       : name;
+	uint32_t out = n->out[0];
+	const struct ir_type *type = ir_val(m, out)->type;
+	uint32_t v = const_for(m, b, pos, p, path, loc);
+	if (v == IR_NONE)
+		diag_error(m->ctx, loc, "attribute '%s' is a %s, which kiln cannot freeze", path,
+		           pv_kind_name(p->kind));
+	if (ir_val(m, v)->kind == VK_OBJECT)
+		ir_val(m, v)->type = type;
+	ir_replace_uses(m, out, v);
+	ir_node(m, id)->dead = 1;
 }
 
 void freeze(struct ir_module *m)
@@ -115,5 +111,5 @@ void freeze(struct ir_module *m)
 	struct ir_func *f = ir_main(m);
 	if (f->arg_names)
 		f->arg_names++;
-	freeze_block(m, b);
+	ir_walk(m, b, freeze_node, NULL);
 }

@@ -273,25 +273,21 @@ static int ready(struct shaper *s, struct ir_node *n)
 	return 1;
 }
 
-static void shape_block(struct shaper *s, struct ir_block *b)
+static void shape_walk(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
-		struct ir_node *n = ir_node(s->m, id);
-		if (n->dead)
-			continue;
-		for (int k = 0; k < n->nblocks; k++)
-			shape_block(s, n->blocks[k]);
-		if (!ready(s, n))
-			continue;
-		s->id = id;
-		shape_node(s, n);
-	}
+	(void)b;
+	(void)pos;
+	struct shaper *s = arg;
+	struct ir_node *n = ir_node(m, id);
+	if (!ready(s, n))
+		return;
+	s->id = id;
+	shape_node(s, n);
 }
 
 int shapes(struct ir_module *m)
 {
 	struct shaper s = {.m = m};
-	shape_block(&s, ir_main(m)->body);
+	ir_walk(m, ir_main(m)->body, shape_walk, &s);
 	return s.changes;
 }
