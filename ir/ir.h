@@ -265,6 +265,14 @@ int shape_eq(const struct ir_shape *a, const struct ir_shape *b);
 /* Use counts of every value (scratch array of m->values.len ints). */
 int *ir_use_counts(struct ir_module *m, struct arena *a);
 
+/* clone.c: copies. A map is indexed by the value ids existing when it was made. */
+uint32_t *ir_clone_map(struct ir_module *m);             /* all IR_NONE, in ctx->scratch */
+uint32_t ir_mapped(const uint32_t *map, uint32_t v);     /* map[v], or v when unmapped */
+/* Copy the live nodes of src into dst at *pos (advanced), mapping inputs through map. */
+void ir_clone_nodes(struct ir_module *m, struct ir_block *dst, size_t *pos, struct ir_block *src,
+                    uint32_t *map);
+struct ir_block *ir_clone_block(struct ir_module *m, struct ir_block *src, uint32_t *map);
+
 /* print.c: the IR text format (ir/README.md), read back by frontend/irtext.c */
 void ir_print(FILE *out, struct ir_module *m);
 void ir_print_node(FILE *out, struct ir_module *m, uint32_t n, int indent);

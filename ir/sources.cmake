@@ -4,6 +4,7 @@ set(KILN_IR_SOURCES
   ir/dtype.c
   ir/ops.c
   ir/module.c
+  ir/clone.c
   ir/print.c
   ir/verify.c
 )
