@@ -28,9 +28,10 @@ struct parsed_file {
 };
 
 struct lowered {
-	const char *qualname;    /* class */
-	const char *method;
+	const char *qualname;    /* class, or the function's own qualified name */
+	const char *method;      /* method name; "" for a free function */
 	uint32_t func;           /* index in m->funcs */
+	const struct ts_def *def;
 };
 
 struct lower {
@@ -47,7 +48,8 @@ struct lower {
 /* A name binding in a function being lowered. */
 struct binding {
 	const char *name;
-	uint32_t value;
+	uint32_t value;          /* IR_NONE when the name denotes a function */
+	const char *func;        /* "__torch__.torch.nn.functional.relu", or NULL */
 };
 
 struct fn_state {
@@ -62,20 +64,27 @@ struct fn_state {
 
 static void bind(struct fn_state *fs, const char *name, uint32_t v)
 {
-	struct binding b = {name, v};
+	struct binding b = {name, v, NULL};
 	VEC_PUSH(&fs->L->ctx->arena, &fs->env, struct binding, b);
+}
+
+static struct binding *find_binding(struct fn_state *fs, const char *name)
+{
+	for (size_t i = fs->env.len; i-- > 0;) {
+		struct binding *b = &VEC_AT(&fs->env, struct binding, i);
+		if (strcmp(b->name, name) == 0)
+			return b;
+	}
+	return NULL;
 }
 
 static int lookup(struct fn_state *fs, const char *name, uint32_t *v)
 {
-	for (size_t i = fs->env.len; i-- > 0;) {
-		struct binding *b = &VEC_AT(&fs->env, struct binding, i);
-		if (strcmp(b->name, name) == 0) {
-			*v = b->value;
-			return 1;
-		}
-	}
-	return 0;
+	struct binding *b = find_binding(fs, name);
+	if (!b || b->func)
+		return 0;
+	*v = b->value;
+	return 1;
 }
 
 /* After `y = op_(x)`, every name bound to x now means y. */
@@ -216,10 +225,12 @@ static const struct ts_attr_decl *find_attr(struct ts_class *c, const char *name
 
 static uint32_t lower_method(struct lower *L, const char *qualname, const char *method,
                              struct loc where);
+static uint32_t lower_function(struct lower *L, const char *qualname, struct loc where);
 
 /* ---- expressions ---- */
 
 static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e);
+static uint32_t lower_seq(struct fn_state *fs, const struct ts_expr *e, enum op op, enum vkind k);
 
 static uint32_t node1(struct fn_state *fs, enum op op, const uint32_t *in, int nin,
                       enum vkind k, struct loc loc)
@@ -465,6 +476,94 @@ static uint32_t lower_method_call(struct fn_state *fs, uint32_t obj, const char 
 	return out;
 }
 
+/* A call of free function `qualname`: positional, keyword and default arguments. */
+static uint32_t lower_function_call(struct fn_state *fs, const char *qualname,
+                                    const struct ts_expr *call)
+{
+	struct lower *L = fs->L;
+	struct ts_class *nt = find_class(L, qualname);
+	if (nt && nt->base && strcmp(nt->base, "NamedTuple") == 0) {
+		struct ts_expr e = {.kind = TE_TUPLE, .loc = call->loc};
+		e.u.seq.items = call->u.call.args;
+		e.u.seq.n = call->u.call.nargs;
+		return lower_seq(fs, &e, OP_TUPLE, VK_TUPLE);
+	}
+	uint32_t f = lower_function(L, qualname, call->loc);
+	struct ir_func *fn = VEC_AT(&L->m->funcs, struct ir_func *, f);
+	const struct ts_def *def = NULL;
+	for (size_t i = 0; i < L->done.len; i++)
+		if (VEC_AT(&L->done, struct lowered, i).func == f)
+			def = VEC_AT(&L->done, struct lowered, i).def;
+	int n = def->nparams;
+	if (call->u.call.nargs > n)
+		diag_error(L->ctx, call->loc, "'%s' takes %d arguments, %d given", qualname, n,
+		           call->u.call.nargs);
+	uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)(n + 1));
+	for (int i = 0; i < n; i++)
+		in[i] = IR_NONE;
+	for (int i = 0; i < call->u.call.nargs; i++)
+		in[i] = lower_expr(fs, call->u.call.args[i]);
+	for (int k = 0; k < call->u.call.nkw; k++) {
+		int j = 0;
+		while (j < n && strcmp(def->params[j].name, call->u.call.kwnames[k]) != 0)
+			j++;
+		if (j == n)
+			diag_error(L->ctx, call->u.call.kwargs[k]->loc, "'%s' has no argument '%s'",
+			           qualname, call->u.call.kwnames[k]);
+		in[j] = lower_expr(fs, call->u.call.kwargs[k]);
+	}
+	for (int i = 0; i < n; i++) {
+		if (in[i] != IR_NONE)
+			continue;
+		if (!def->params[i].deflt)
+			diag_error(L->ctx, call->loc, "'%s' is missing its argument '%s'", qualname,
+			           def->params[i].name);
+		in[i] = lower_expr(fs, def->params[i].deflt);
+	}
+	uint32_t node = ir_add_node(L->m, fs->b, OP_CALL_FUNC, in, n, 1);
+	struct ir_node *cn = ir_node(L->m, node);
+	cn->loc = call->loc;
+	cn->a.call = (struct call_attr){fn->name, qualname, f};
+	uint32_t out = cn->out[0];
+	uint32_t r = fn->body->nrets ? fn->body->rets[0] : IR_NONE;
+	ir_val(L->m, out)->kind = r != IR_NONE ? ir_val(L->m, r)->kind : VK_NONE;
+	ir_val(L->m, out)->type = r != IR_NONE ? ir_val(L->m, r)->type : NULL;
+	return out;
+}
+
+/* torch.append(list, x): lists are values in kiln's SSA, so appending makes a new LIST
+ * and every name bound to the old list now means the new one. */
+static uint32_t lower_append(struct fn_state *fs, const struct ts_expr *call)
+{
+	struct lower *L = fs->L;
+	if (call->u.call.nargs != 2)
+		diag_error(L->ctx, call->loc, "append takes 2 arguments");
+	uint32_t list = lower_expr(fs, call->u.call.args[0]);
+	uint32_t x = lower_expr(fs, call->u.call.args[1]);
+	uint32_t d = ir_val(L->m, list)->def;
+	if (d == IR_NONE || ir_node(L->m, d)->op != OP_LIST)
+		diag_error(L->ctx, call->loc, "append to a list that is not built in this function is "
+		           "not supported");
+	struct ir_node *old = ir_node(L->m, d);
+	int n = old->nin;
+	uint32_t *items = arena_alloc(&L->ctx->arena, sizeof *items * (size_t)(n + 1));
+	memcpy(items, old->in, sizeof *items * (size_t)n);
+	items[n] = x;
+	uint32_t nl = node1(fs, OP_LIST, items, n + 1, VK_LIST, call->loc);
+	ir_val(L->m, nl)->type = ir_val(L->m, list)->type;
+	rebind_value(fs, list, nl);
+	return ir_const_none(L->m, fs->b);
+}
+
+/* ops.prim.RaiseException(msg[, cls]): a RAISE node, reached only if control gets there. */
+static uint32_t lower_raise(struct fn_state *fs, const struct ts_expr *msg, struct loc loc)
+{
+	uint32_t in = msg ? lower_expr(fs, msg) : ir_const_str(fs->L->m, fs->b, "Exception");
+	uint32_t n = ir_add_node(fs->L->m, fs->b, OP_RAISE, &in, 1, 0);
+	ir_node(fs->L->m, n)->loc = loc;
+	return ir_const_none(fs->L->m, fs->b);
+}
+
 static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struct ts_expr *e,
                               int *handled)
 {
@@ -475,6 +574,8 @@ static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struc
 	if ((strcmp(name, "annotate") == 0 || strcmp(name, "unchecked_cast") == 0) && nargs == 2) {
 		uint32_t v = lower_expr(fs, args[1]);
 		const struct ir_type *t = annot_type(L, args[0]);
+		if (ir_val(L->m, v)->kind == VK_OPTIONAL && t->kind == VK_TENSOR)
+			return node1(fs, OP_IDENTITY, &v, 1, VK_TENSOR, e->loc); /* refined */
 		if (t->kind != VK_ANY && t->kind != VK_OPTIONAL && ir_val(L->m, v)->kind == VK_ANY)
 			ir_val(L->m, v)->kind = t->kind;
 		return v;
@@ -484,7 +585,7 @@ static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struc
 	if (strcmp(name, "getattr") == 0 && nargs == 2 && args[1]->kind == TE_STR)
 		return lower_getattr(fs, lower_expr(fs, args[0]), args[1]->u.str.s, e->loc);
 	static const struct { const char *py, *aten; } conv[] = {
-		{"int", "Int"}, {"float", "Float"}, {"len", "len"},
+		{"int", "Int"}, {"float", "Float"}, {"len", "len"}, {"bool", "Bool"},
 	};
 	for (size_t i = 0; i < sizeof conv / sizeof *conv; i++)
 		if (strcmp(name, conv[i].py) == 0)
@@ -498,6 +599,20 @@ static uint32_t lower_call_expr(struct fn_state *fs, const struct ts_expr *e)
 	struct lower *L = fs->L;
 	const struct ts_expr *fn = e->u.call.fn;
 	const char *name = dotted(&L->ctx->arena, fn);
+	if (name && strcmp(name, "torch.format") == 0 && e->u.call.nargs >= 1) {
+		/* Only messages are formatted: keep the format string itself. */
+		for (int i = 1; i < e->u.call.nargs; i++)
+			lower_expr(fs, e->u.call.args[i]);
+		return lower_expr(fs, e->u.call.args[0]);
+	}
+	if (name && strcmp(name, "torch.append") == 0)
+		return lower_append(fs, e);
+	if (name && strcmp(name, "ops.prim.RaiseException") == 0)
+		return lower_raise(fs, e->u.call.nargs ? e->u.call.args[0] : NULL, e->loc);
+	if (name && strncmp(name, "__torch__.", 10) == 0 && !find_binding(fs, "__torch__"))
+		return lower_function_call(fs, name, e);
+	if (fn->kind == TE_NAME && find_binding(fs, fn->u.name) && find_binding(fs, fn->u.name)->func)
+		return lower_function_call(fs, find_binding(fs, fn->u.name)->func, e);
 	if (name && strncmp(name, "torch.", 6) == 0 && !strchr(name + 6, '.')) {
 		if (strcmp(name, "torch.device") == 0 && e->u.call.nargs == 1 &&
 		    e->u.call.args[0]->kind == TE_STR) {
@@ -581,6 +696,10 @@ static const char *binop_aten(enum ts_op op)
 	case TO_LE: return "le";
 	case TO_GT: return "gt";
 	case TO_GE: return "ge";
+	case TO_AND: return "__and__";
+	case TO_OR: return "__or__";
+	case TO_IS: return "__is__";
+	case TO_ISNOT: return "__isnot__";
 	default: return NULL;
 	}
 }
@@ -626,12 +745,20 @@ static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e)
 	case TE_TUPLE: return lower_seq(fs, e, OP_TUPLE, VK_TUPLE);
 	case TE_LIST: return lower_seq(fs, e, OP_LIST, VK_LIST);
 	case TE_UNARY:
+		if (e->u.un.op == TO_NOT) {
+			struct ts_expr *args[1] = {e->u.un.a};
+			struct ts_expr call = {.kind = TE_CALL, .loc = e->loc};
+			call.u.call.args = args;
+			call.u.call.nargs = 1;
+			return lower_aten(fs, "__not__", "aten::__not__", &call);
+		}
 		if (e->u.un.op == TO_NEG) {
 			struct ts_expr zero = {.kind = TE_INT, .loc = e->loc};
 			return lower_binop(fs, TO_SUB, &zero, e->u.un.a, e->loc);
 		}
 		break;
-	case TE_BINARY: return lower_binop(fs, e->u.bin.op, e->u.bin.a, e->u.bin.b, e->loc);
+	case TE_BINARY: case TE_BOOLOP:
+		return lower_binop(fs, e->u.bin.op, e->u.bin.a, e->u.bin.b, e->loc);
 	case TE_COMPARE:
 		if (e->u.cmp.n == 1)
 			return lower_binop(fs, e->u.cmp.ops[0], e->u.cmp.items[0], e->u.cmp.items[1],
@@ -683,6 +810,250 @@ static void assign_target(struct fn_state *fs, const struct ts_expr *t, uint32_t
 
 static void lower_block(struct fn_state *fs, const struct ts_block *blk);
 
+/* The names a block assigns (targets of =, for), recursively, each once. */
+static void target_names(struct arena *a, const struct ts_expr *t, struct vec *out)
+{
+	if (t->kind == TE_TUPLE || t->kind == TE_LIST) {
+		for (int i = 0; i < t->u.seq.n; i++)
+			target_names(a, t->u.seq.items[i], out);
+		return;
+	}
+	if (t->kind != TE_NAME)
+		return;
+	for (size_t i = 0; i < out->len; i++)
+		if (strcmp(VEC_AT(out, const char *, i), t->u.name) == 0)
+			return;
+	VEC_PUSH(a, out, const char *, t->u.name);
+}
+
+/* Names an expression mutates in place: torch.append(NAME, ...), torch.relu_(NAME). */
+static void mutated_names(struct arena *a, const struct ts_expr *e, struct vec *out)
+{
+	if (!e || e->kind != TE_CALL)
+		return;
+	for (int i = 0; i < e->u.call.nargs; i++)
+		mutated_names(a, e->u.call.args[i], out);
+	const struct ts_expr *fn = e->u.call.fn;
+	if (fn->kind != TE_ATTR || fn->u.attr.obj->kind != TE_NAME ||
+	    strcmp(fn->u.attr.obj->u.name, "torch") != 0 || e->u.call.nargs < 1)
+		return;
+	const char *op = fn->u.attr.name;
+	size_t len = strlen(op);
+	if (strcmp(op, "append") == 0 || (len > 1 && op[len - 1] == '_' && op[0] != '_'))
+		target_names(a, e->u.call.args[0], out);
+}
+
+static void assigned_names(struct arena *a, const struct ts_block *blk, struct vec *out)
+{
+	for (int i = 0; i < blk->n; i++) {
+		const struct ts_stmt *s = blk->stmts[i];
+		if (s->kind == TS_EXPR)
+			mutated_names(a, s->u.expr, out);
+		if (s->kind == TS_ASSIGN)
+			mutated_names(a, s->u.assign.value, out);
+		switch (s->kind) {
+		case TS_ASSIGN:
+			for (int k = 0; k < s->u.assign.ntargets; k++)
+				target_names(a, s->u.assign.targets[k], out);
+			break;
+		case TS_ANNASSIGN: target_names(a, s->u.ann.target, out); break;
+		case TS_AUGASSIGN: target_names(a, s->u.aug.target, out); break;
+		case TS_IF:
+			assigned_names(a, &s->u.if_.then, out);
+			assigned_names(a, &s->u.if_.els, out);
+			break;
+		case TS_FOR:
+			target_names(a, s->u.for_.target, out);
+			assigned_names(a, &s->u.for_.body, out);
+			break;
+		case TS_WHILE: assigned_names(a, &s->u.while_.body, out); break;
+		default: break;
+		}
+	}
+}
+
+/* A control-flow node with nout outputs and the given blocks. */
+static uint32_t cf_node(struct fn_state *fs, enum op op, const uint32_t *in, int nin, int nout,
+                        struct ir_block **blocks, int nblocks, struct loc loc)
+{
+	struct ir_module *m = fs->L->m;
+	uint32_t n = ir_add_node(m, fs->b, op, in, nin, nout);
+	struct ir_node *node = ir_node(m, n);
+	node->loc = loc;
+	node->blocks = arena_alloc(&fs->L->ctx->arena, sizeof *blocks * (size_t)nblocks);
+	memcpy(node->blocks, blocks, sizeof *blocks * (size_t)nblocks);
+	node->nblocks = nblocks;
+	return n;
+}
+
+/* Lower blk into a new block; returns it. Bindings made inside are dropped afterwards
+ * (the caller reads them through *marks first). */
+static struct ir_block *sub_block(struct fn_state *fs, const struct ts_block *blk)
+{
+	struct ir_block *saved = fs->b, *b = ir_new_block(fs->L->m);
+	fs->b = b;
+	lower_block(fs, blk);
+	fs->b = saved;
+	return b;
+}
+
+/* if c: ... else: ... — an IF whose outputs are the names either branch assigns that
+ * are visible afterwards (assigned in both, or defined before). */
+static void lower_if(struct fn_state *fs, const struct ts_stmt *s)
+{
+	struct lower *L = fs->L;
+	struct arena *a = &L->ctx->arena;
+	uint32_t cond = lower_expr(fs, s->u.if_.cond);
+	struct vec names = {0};
+	assigned_names(a, &s->u.if_.then, &names);
+	assigned_names(a, &s->u.if_.els, &names);
+	size_t mark = fs->env.len, n = names.len;
+	uint32_t *tv = arena_alloc(a, sizeof *tv * (n + 1)), *ev = arena_alloc(a, sizeof *ev * (n + 1));
+	struct ir_block *blocks[2];
+	for (int br = 0; br < 2; br++) {
+		uint32_t *vals = br ? ev : tv;
+		blocks[br] = sub_block(fs, br ? &s->u.if_.els : &s->u.if_.then);
+		for (size_t i = 0; i < n; i++)
+			if (!lookup(fs, VEC_AT(&names, const char *, i), &vals[i]))
+				vals[i] = IR_NONE;
+		fs->env.len = mark;
+	}
+	size_t k = 0;
+	const char **out_names = arena_alloc(a, sizeof *out_names * (n + 1));
+	for (size_t i = 0; i < n; i++) {
+		if (tv[i] == IR_NONE || ev[i] == IR_NONE)
+			continue;
+		out_names[k] = VEC_AT(&names, const char *, i);
+		tv[k] = tv[i];
+		ev[k++] = ev[i];
+	}
+	ir_set_rets(L->m, blocks[0], tv, (int)k);
+	ir_set_rets(L->m, blocks[1], ev, (int)k);
+	uint32_t node = cf_node(fs, OP_IF, &cond, 1, (int)k, blocks, 2, s->loc);
+	for (size_t i = 0; i < k; i++) {
+		uint32_t o = ir_node(L->m, node)->out[i];
+		struct ir_value *t = ir_val(L->m, tv[i]), *e = ir_val(L->m, ev[i]);
+		struct ir_value *src = t->kind == VK_NONE ? e : t;
+		ir_val(L->m, o)->kind = src->kind;
+		ir_val(L->m, o)->type = src->type;
+		if ((t->kind == VK_NONE) != (e->kind == VK_NONE))
+			ir_val(L->m, o)->kind = VK_OPTIONAL; /* None on one path only */
+		ir_val(L->m, o)->name = out_names[i];
+		bind(fs, out_names[i], o);
+	}
+}
+
+/* for x in range(n) / for x in list, and while c: a LOOP (TorchScript's prim::Loop):
+ * inputs (trip count, initial condition, carried...), body parameters (iteration,
+ * carried...), body results (next condition, carried...), outputs (carried...).
+ * The carried values are the names the body assigns that are defined before it. */
+static void lower_loop(struct fn_state *fs, const struct ts_stmt *s)
+{
+	struct lower *L = fs->L;
+	struct ir_module *m = L->m;
+	struct arena *a = &L->ctx->arena;
+	int is_for = s->kind == TS_FOR;
+	const struct ts_block *body = is_for ? &s->u.for_.body : &s->u.while_.body;
+	struct vec names = {0}, carried = {0};
+	assigned_names(a, body, &names);
+	uint32_t v, trip, cond, list = IR_NONE;
+	for (size_t i = 0; i < names.len; i++)
+		if (lookup(fs, VEC_AT(&names, const char *, i), &v))
+			VEC_PUSH(a, &carried, const char *, VEC_AT(&names, const char *, i));
+	if (is_for) {
+		const struct ts_expr *it = s->u.for_.iter;
+		if (s->u.for_.target->kind != TE_NAME)
+			diag_error(L->ctx, s->loc, "for loops with several targets are not supported");
+		if (it->kind == TE_CALL && it->u.call.fn->kind == TE_NAME &&
+		    strcmp(it->u.call.fn->u.name, "range") == 0 && it->u.call.nargs == 1) {
+			trip = lower_expr(fs, it->u.call.args[0]);
+		} else {
+			list = lower_expr(fs, it);
+			struct ts_expr call = {.kind = TE_CALL, .loc = it->loc};
+			struct ts_expr *args[1] = {(struct ts_expr *)it};
+			call.u.call.args = args;
+			call.u.call.nargs = 1;
+			trip = lower_aten(fs, "len", "aten::len", &call);
+		}
+		cond = ir_const_bool(m, fs->b, 1);
+	} else {
+		trip = ir_const_int(m, fs->b, INT64_MAX);
+		cond = lower_expr(fs, s->u.while_.cond);
+	}
+	int nc = (int)carried.len;
+	uint32_t *in = arena_alloc(a, sizeof *in * (size_t)(nc + 2));
+	in[0] = trip;
+	in[1] = cond;
+	for (int i = 0; i < nc; i++)
+		lookup(fs, VEC_AT(&carried, const char *, i), &in[2 + i]);
+	size_t mark = fs->env.len;
+	struct ir_block *b = ir_new_block(m), *saved = fs->b;
+	uint32_t iter = ir_add_param(m, b, VK_INT);
+	for (int i = 0; i < nc; i++) {
+		uint32_t p = ir_add_param(m, b, ir_val(m, in[2 + i])->kind);
+		ir_val(m, p)->type = ir_val(m, in[2 + i])->type;
+		ir_val(m, p)->name = VEC_AT(&carried, const char *, i);
+		bind(fs, VEC_AT(&carried, const char *, i), p);
+	}
+	fs->b = b;
+	if (is_for) {
+		uint32_t x = iter;
+		if (list != IR_NONE) {
+			uint32_t gi[2] = {list, iter};
+			x = node1(fs, OP_GETITEM, gi, 2, VK_TENSOR, s->loc);
+		}
+		bind(fs, s->u.for_.target->u.name, x);
+	}
+	lower_block(fs, body);
+	uint32_t *rets = arena_alloc(a, sizeof *rets * (size_t)(nc + 1));
+	rets[0] = is_for ? cond : lower_expr(fs, s->u.while_.cond);
+	for (int i = 0; i < nc; i++)
+		lookup(fs, VEC_AT(&carried, const char *, i), &rets[1 + i]);
+	ir_set_rets(m, b, rets, nc + 1);
+	fs->b = saved;
+	fs->env.len = mark;
+	uint32_t node = cf_node(fs, OP_LOOP, in, nc + 2, nc, &b, 1, s->loc);
+	for (int i = 0; i < nc; i++) {
+		uint32_t o = ir_node(m, node)->out[i];
+		ir_val(m, o)->kind = ir_val(m, in[2 + i])->kind;
+		ir_val(m, o)->type = ir_val(m, in[2 + i])->type;
+		ir_val(m, o)->name = VEC_AT(&carried, const char *, i);
+		bind(fs, VEC_AT(&carried, const char *, i), o);
+	}
+}
+
+/* assert c[, msg]: if c: pass else: raise. */
+static void lower_assert(struct fn_state *fs, const struct ts_stmt *s)
+{
+	struct lower *L = fs->L;
+	uint32_t cond = lower_expr(fs, s->u.assert_.test);
+	struct ir_block *blocks[2] = {ir_new_block(L->m), ir_new_block(L->m)};
+	struct ir_block *saved = fs->b;
+	fs->b = blocks[1];
+	if (s->u.assert_.msg)
+		lower_raise(fs, s->u.assert_.msg, s->loc);
+	else
+		lower_raise(fs, &(struct ts_expr){.kind = TE_STR, .loc = s->loc,
+		                                  .u.str = {"AssertionError", 14}}, s->loc);
+	fs->b = saved;
+	ir_set_rets(L->m, blocks[0], NULL, 0);
+	ir_set_rets(L->m, blocks[1], NULL, 0);
+	cf_node(fs, OP_IF, &cond, 1, 0, blocks, 2, s->loc);
+}
+
+/* `_0 = __torch__.a.b.f`: the name now denotes the function. */
+static int bind_function(struct fn_state *fs, const struct ts_stmt *s)
+{
+	const struct ts_expr *v = s->u.assign.value;
+	const char *name = dotted(&fs->L->ctx->arena, v);
+	if (!name || strncmp(name, "__torch__.", 10) != 0 || s->u.assign.ntargets != 1 ||
+	    s->u.assign.targets[0]->kind != TE_NAME || find_binding(fs, "__torch__"))
+		return 0;
+	struct binding b = {s->u.assign.targets[0]->u.name, IR_NONE, name};
+	VEC_PUSH(&fs->L->ctx->arena, &fs->env, struct binding, b);
+	return 1;
+}
+
 static void lower_stmt(struct fn_state *fs, const struct ts_stmt *s)
 {
 	struct kiln_ctx *ctx = fs->L->ctx;
@@ -691,6 +1062,8 @@ static void lower_stmt(struct fn_state *fs, const struct ts_stmt *s)
 	switch (s->kind) {
 	case TS_EXPR: lower_expr(fs, s->u.expr); return;
 	case TS_ASSIGN: {
+		if (bind_function(fs, s))
+			return;
 		uint32_t v = lower_expr(fs, s->u.assign.value);
 		for (int i = 0; i < s->u.assign.ntargets; i++)
 			assign_target(fs, s->u.assign.targets[i], v);
@@ -705,11 +1078,10 @@ static void lower_stmt(struct fn_state *fs, const struct ts_stmt *s)
 		fs->returned = 1;
 		return;
 	case TS_PASS: return;
-	case TS_IF: diag_error_soft(ctx, s->loc, "control flow ('if') is not supported yet"); return;
-	case TS_FOR: diag_error_soft(ctx, s->loc, "control flow ('for') is not supported yet"); return;
-	case TS_WHILE: diag_error_soft(ctx, s->loc, "control flow ('while') is not supported yet"); return;
-	case TS_RAISE: diag_error_soft(ctx, s->loc, "'raise' is not supported yet"); return;
-	case TS_ASSERT: diag_error_soft(ctx, s->loc, "'assert' is not supported yet"); return;
+	case TS_IF: lower_if(fs, s); return;
+	case TS_FOR: case TS_WHILE: lower_loop(fs, s); return;
+	case TS_RAISE: lower_raise(fs, s->u.expr, s->loc); return;
+	case TS_ASSERT: lower_assert(fs, s); return;
 	default: diag_error_soft(ctx, s->loc, "this statement is not supported yet"); return;
 	}
 }
@@ -725,26 +1097,18 @@ static void lower_block(struct fn_state *fs, const struct ts_block *blk)
 
 /* ---- methods ---- */
 
-static uint32_t lower_method(struct lower *L, const char *qualname, const char *method,
-                             struct loc where)
+/* Lower def (a method of class self_qual, or a free function when self_qual is NULL)
+ * into a new function; memoized under (key, method). */
+static uint32_t lower_def(struct lower *L, const char *key, const char *method,
+                          const struct ts_def *def, const char *self_qual, const char *fname,
+                          struct loc where)
 {
-	for (size_t i = 0; i < L->done.len; i++) {
-		struct lowered *d = &VEC_AT(&L->done, struct lowered, i);
-		if (strcmp(d->qualname, qualname) == 0 && strcmp(d->method, method) == 0)
-			return d->func;
-	}
-	struct ts_class *c = find_class(L, qualname);
-	struct ts_def *def = find_method(c, method);
-	if (!def)
-		diag_error(L->ctx, where, "no code for method '%s' of class '%s' in the archive",
-		           method, qualname);
 	if (++L->depth > 64)
-		diag_error(L->ctx, where, "method calls nest more than 64 deep");
-	struct ir_func *fn = ir_new_func(L->m, arena_printf(&L->ctx->arena, "%s.%s",
-	                                                    strrchr(qualname, '.') + 1, method));
-	fn->qualname = qualname;
+		diag_error(L->ctx, where, "calls nest more than 64 deep");
+	struct ir_func *fn = ir_new_func(L->m, fname);
+	fn->qualname = self_qual;
 	uint32_t idx = (uint32_t)(L->m->funcs.len - 1);
-	struct lowered rec = {qualname, method, idx};
+	struct lowered rec = {key, method, idx, def};
 	VEC_PUSH(&L->ctx->arena, &L->done, struct lowered, rec);
 
 	struct fn_state fs = {.L = L, .b = fn->body};
@@ -752,8 +1116,8 @@ static uint32_t lower_method(struct lower *L, const char *qualname, const char *
 	for (int i = 0; i < def->nparams; i++) {
 		const struct ts_param *p = &def->params[i];
 		uint32_t v = ir_add_param(L->m, fn->body, VK_ANY);
-		const struct ir_type *t = i == 0 && !p->type ? make_type(L, VK_OBJECT, qualname)
-		                                             : annot_type(L, p->type);
+		const struct ir_type *t = i == 0 && self_qual && !p->type
+		                          ? make_type(L, VK_OBJECT, self_qual) : annot_type(L, p->type);
 		typed_value_of(L, v, t);
 		ir_val(L->m, v)->name = p->name;
 		ir_val(L->m, v)->loc = p->loc;
@@ -766,6 +1130,48 @@ static uint32_t lower_method(struct lower *L, const char *qualname, const char *
 	ir_set_rets(L->m, fn->body, &fs.ret, 1);
 	L->depth--;
 	return idx;
+}
+
+static int lowered_already(struct lower *L, const char *key, const char *method, uint32_t *f)
+{
+	for (size_t i = 0; i < L->done.len; i++) {
+		struct lowered *d = &VEC_AT(&L->done, struct lowered, i);
+		if (strcmp(d->qualname, key) == 0 && strcmp(d->method, method) == 0) {
+			*f = d->func;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static uint32_t lower_method(struct lower *L, const char *qualname, const char *method,
+                             struct loc where)
+{
+	uint32_t f;
+	if (lowered_already(L, qualname, method, &f))
+		return f;
+	struct ts_def *def = find_method(find_class(L, qualname), method);
+	if (!def)
+		diag_error(L->ctx, where, "no code for method '%s' of class '%s' in the archive",
+		           method, qualname);
+	const char *fname = arena_printf(&L->ctx->arena, "%s.%s", strrchr(qualname, '.') + 1, method);
+	return lower_def(L, qualname, method, def, qualname, fname, where);
+}
+
+static uint32_t lower_function(struct lower *L, const char *qualname, struct loc where)
+{
+	uint32_t f;
+	if (lowered_already(L, qualname, "", &f))
+		return f;
+	const char *leaf = NULL;
+	struct ts_file *file = file_for(L, qualname, &leaf);
+	const struct ts_def *def = NULL;
+	for (int i = 0; file && i < file->nfuncs; i++)
+		if (strcmp(file->funcs[i].name, leaf) == 0)
+			def = &file->funcs[i];
+	if (!def)
+		diag_error(L->ctx, where, "no code for function '%s' in the archive", qualname);
+	return lower_def(L, qualname, "", def, NULL, leaf, where);
 }
 
 struct ir_module *ts_load(struct kiln_ctx *ctx, const char *path)

@@ -997,6 +997,12 @@ static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 	else if (n->op == OP_ATEN && n->a.aten.schema >= 0)
 		diag_error_soft(m->ctx, n->loc, "operator '%s' could not be evaluated at compile time",
 		                n->a.aten.name);
+	else if (n->op == OP_RAISE)
+		diag_error_soft(m->ctx, n->loc, "the model can raise an exception here at run time; "
+		                "kiln does not compile run-time exceptions yet");
+	else if (n->op == OP_IF || n->op == OP_LOOP)
+		diag_error_soft(m->ctx, n->loc, "'%s' on a value known only at run time: data-dependent "
+		                "control flow is not supported by the C backend yet", op_name(n->op));
 	else if (n->op == OP_GETITEM || n->op == OP_UNPACK)
 		diag_error_soft(m->ctx, n->loc, "'%s' of a value unknown at compile time is not "
 		                "supported", op_name(n->op));

@@ -12,11 +12,14 @@
 #include "passes.h"
 #include "frontend/aten.h"
 
+#define MAX_UNROLLED_NODES 200000 /* loops larger than this stay loops */
+
 struct folder {
 	struct ir_module *m;
 	struct ir_block *b;
 	size_t i;        /* position of the node being folded */
 	int changes;
+	int64_t peeled;  /* nodes copied by peeling, bounded by MAX_UNROLLED_NODES */
 };
 
 /* Replace output k of node id by value v (already defined before position f->i). */
@@ -188,6 +191,47 @@ static int fold_size(struct folder *f, uint32_t id, enum aten_id op)
 	return s.dims[d] >= 0 ? fold_int(f, id, s.dims[d]) : 0;
 }
 
+/* Whether v is None (1), certainly not None (0), or unknown (-1). */
+static int is_none(struct ir_module *m, uint32_t v)
+{
+	const struct ir_const *c = ir_const_of(m, v);
+	if (c)
+		return c->kind == CK_NONE;
+	enum vkind k = ir_val(m, v)->kind;
+	if (k == VK_NONE)
+		return 1;
+	return k == VK_ANY || k == VK_UNKNOWN || k == VK_OPTIONAL ? -1 : 0;
+}
+
+/* __is__, __isnot__, __not__, __and__, __or__, Bool, and eq/ne of strings. */
+static int fold_logic(struct folder *f, uint32_t id, enum aten_id op)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	int64_t a, b;
+	if (op == ATEN_IS || op == ATEN_ISNOT) {
+		int x = is_none(m, n->in[0]), y = is_none(m, n->in[1]);
+		if (x < 0 || y < 0 || (!x && !y))
+			return 0; /* identity of two non-None values is not known at compile time */
+		return fold_bool(f, id, (x == y) == (op == ATEN_IS));
+	}
+	if (op == ATEN_EQ || op == ATEN_NE) {
+		const struct ir_const *x = ir_const_of(m, n->in[0]), *y = ir_const_of(m, n->in[1]);
+		if (!x || !y || x->kind != CK_STR || y->kind != CK_STR)
+			return 0;
+		return fold_bool(f, id, (strcmp(x->s, y->s) == 0) == (op == ATEN_EQ));
+	}
+	if (!ir_get_int(m, n->in[0], &a))
+		return 0;
+	if (op == ATEN_NOT)
+		return fold_bool(f, id, !a);
+	if (op == ATEN_BOOL)
+		return fold_bool(f, id, a != 0);
+	if (!ir_get_int(m, n->in[1], &b))
+		return 0;
+	return fold_bool(f, id, op == ATEN_AND ? a && b : a || b);
+}
+
 static int fold_aten(struct folder *f, uint32_t id)
 {
 	struct ir_module *m = f->m;
@@ -216,6 +260,12 @@ static int fold_aten(struct folder *f, uint32_t id)
 		replace(f, id, 0, n->in[0]);
 		kill(f, id);
 		return 1;
+	case ATEN_IS: case ATEN_ISNOT: case ATEN_NOT: case ATEN_AND: case ATEN_OR: case ATEN_BOOL:
+		return fold_logic(f, id, op);
+	case ATEN_EQ: case ATEN_NE:
+		if (fold_logic(f, id, op))
+			return 1;
+		return fold_arith(f, id, op);
 	case ATEN_LEN:
 		return ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
 	case ATEN_PRIM_MIN: case ATEN_PRIM_MAX: {
@@ -307,6 +357,133 @@ static int fold_unpack(struct folder *f, uint32_t id)
 	return 1;
 }
 
+/* Put existing node id into block b at position pos. */
+static void insert_id(struct ir_module *m, struct ir_block *b, size_t pos, uint32_t id)
+{
+	VEC_PUSH(&m->ctx->arena, &b->nodes, uint32_t, id);
+	uint32_t *ids = b->nodes.data;
+	memmove(ids + pos + 1, ids + pos, (b->nodes.len - 1 - pos) * sizeof *ids);
+	ids[pos] = id;
+}
+
+/* An IF on a constant condition becomes the nodes of the branch it takes. */
+static int fold_if(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	int64_t c;
+	if (!ir_get_int(m, ir_node(m, id)->in[0], &c))
+		return 0;
+	struct ir_block *taken = ir_node(m, id)->blocks[c ? 0 : 1];
+	for (size_t k = 0; k < taken->nodes.len; k++) {
+		uint32_t nid = VEC_AT(&taken->nodes, uint32_t, k);
+		if (!ir_node(m, nid)->dead)
+			insert_id(m, f->b, f->i++, nid);
+	}
+	taken->nodes.len = 0;
+	for (int k = 0; k < ir_node(m, id)->nout; k++)
+		replace(f, id, k, taken->rets[k]);
+	kill(f, id);
+	f->changes++;
+	return 1;
+}
+
+/* Whether any node of b (or of its blocks) or b's results read v. */
+static int block_uses(struct ir_module *m, struct ir_block *b, uint32_t v)
+{
+	for (int k = 0; k < b->nrets; k++)
+		if (b->rets[k] == v)
+			return 1;
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nin; k++)
+			if (n->in[k] == v)
+				return 1;
+		for (int k = 0; k < n->nblocks; k++)
+			if (block_uses(m, n->blocks[k], v))
+				return 1;
+	}
+	return 0;
+}
+
+/* A loop whose first condition is constant: false runs no iteration; true peels one
+ * iteration off the front when the body does not read the iteration number (a
+ * `while` loop), so that folding can decide the next condition. */
+static int peel_loop(struct folder *f, uint32_t id, int64_t trip, int64_t cond)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	struct ir_block *body = n->blocks[0];
+	int nc = n->nin - 2;
+	if (!cond || trip <= 0) {
+		for (int k = 0; k < nc; k++)
+			replace(f, id, k, ir_node(m, id)->in[2 + k]);
+		kill(f, id);
+		f->changes++;
+		return 1;
+	}
+	if (block_uses(m, body, body->params[0]) || f->peeled > MAX_UNROLLED_NODES)
+		return 0;
+	f->peeled += (int64_t)body->nodes.len + 1;
+	uint32_t *map = ir_clone_map(m);
+	for (int k = 0; k < nc; k++)
+		map[body->params[1 + k]] = n->in[2 + k];
+	ir_clone_nodes(m, f->b, &f->i, body, map);
+	n = ir_node(m, id);
+	uint32_t *in = arena_alloc(&m->ctx->arena, sizeof *in * (size_t)(nc + 2));
+	in[0] = trip == INT64_MAX ? n->in[0] : here(f, ir_const_int(m, f->b, trip - 1), n->loc);
+	in[1] = ir_mapped(map, body->rets[0]);
+	for (int k = 0; k < nc; k++)
+		in[2 + k] = ir_mapped(map, body->rets[1 + k]);
+	ir_node(m, id)->in = in;
+	f->changes++;
+	return 1;
+}
+
+/* A LOOP with a constant trip count whose condition stays a constant true (a `for`
+ * over range(n) or a constant list) is unrolled into copies of its body. */
+static int fold_loop(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	struct ir_block *body = n->blocks[0];
+	int64_t trip, cond, again;
+	if (!ir_get_int(m, n->in[0], &trip) || !ir_get_int(m, n->in[1], &cond))
+		return 0;
+	/* The condition for the next iteration must be a constant true defined outside
+	 * the body (as in `for` loops), so every iteration runs. */
+	uint32_t next = body->rets[0], nd = ir_val(m, next)->def;
+	int inside = 0;
+	for (int k = 0; k < body->nparams; k++)
+		inside |= body->params[k] == next;
+	for (size_t k = 0; k < body->nodes.len && nd != IR_NONE; k++)
+		inside |= VEC_AT(&body->nodes, uint32_t, k) == nd;
+	if (!cond || trip < 0)
+		trip = 0;
+	if (inside || !ir_get_int(m, next, &again) || !again ||
+	    trip * (int64_t)(body->nodes.len + 1) > MAX_UNROLLED_NODES)
+		return peel_loop(f, id, trip, cond);
+	int nc = n->nin - 2;
+	uint32_t *carried = arena_alloc(&m->ctx->arena, sizeof *carried * (size_t)(nc + 1));
+	memcpy(carried, n->in + 2, sizeof *carried * (size_t)nc);
+	struct loc loc = n->loc;
+	for (int64_t it = 0; it < trip; it++) {
+		uint32_t *map = ir_clone_map(m);
+		map[body->params[0]] = here(f, ir_const_int(m, f->b, it), loc);
+		for (int k = 0; k < nc; k++)
+			map[body->params[1 + k]] = carried[k];
+		ir_clone_nodes(m, f->b, &f->i, body, map);
+		for (int k = 0; k < nc; k++)
+			carried[k] = ir_mapped(map, body->rets[1 + k]);
+	}
+	for (int k = 0; k < nc; k++)
+		replace(f, id, k, carried[k]);
+	kill(f, id);
+	f->changes++;
+	return 1;
+}
+
 /* The folder's position is the walker's: helpers insert constants at f->i. */
 static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
@@ -318,6 +495,8 @@ static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint
 	case OP_LIST: fold_list(f, id); break;
 	case OP_GETITEM: fold_getitem(f, id); break;
 	case OP_UNPACK: fold_unpack(f, id); break;
+	case OP_IF: fold_if(f, id); break;
+	case OP_LOOP: fold_loop(f, id); break;
 	default: break;
 	}
 	*pos = f->i;
