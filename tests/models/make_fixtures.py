@@ -37,6 +37,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -268,6 +269,55 @@ class MicroConv(nn.Module):
         return y, F.relu(self.bn(self.c4(x)))
 
 
+@torch.jit.script
+def scaled_sum(a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
+    """A free function: scripted models call it through code/__torch__.py."""
+    for _ in range(k):
+        a = a + b
+    return a
+
+
+class Ctrl(nn.Module):
+    """Scripted control flow that kiln folds at compile time: a for over range(n), a loop
+    over a ModuleList collecting a list then torch.cat, an Optional attribute that is
+    None, an assert that holds, a while loop with a constant trip count, a free function."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 3
+        self.blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        self.extra: Optional[torch.Tensor] = None
+
+    def forward(self, x):
+        for i in range(self.n):
+            x = x + i
+        outs: List[torch.Tensor] = []
+        for b in self.blocks:
+            outs.append(torch.relu(b(x)))
+        y = torch.cat(outs, 1)
+        if self.extra is not None:
+            y = y + self.extra
+        assert x.dim() == 2, "Ctrl takes a batch of vectors"
+        k = 0
+        while k < 2:
+            y = torch.tanh(y)
+            k += 1
+        return scaled_sum(y, y, 2)
+
+
+class DataDependentIf(nn.Module):
+    """A branch on a tensor value: kiln's C backend cannot compile it yet."""
+
+    def forward(self, x):
+        if bool(x.sum() > 0):
+            x = x * 2
+        return x
+
+
+def build_ctrl():
+    return Ctrl(), [randn((2, 8))]
+
+
 def build_mlp():
     return MLP(), [randn((2, 16))]
 
@@ -337,6 +387,9 @@ SMALL = {
     "micro_matmul": build_micro(MicroMatmul, (2, 3, 4), (2, 4, 5)),
     "micro_binary": build_micro(MicroBinary, (2, 3, 4, 5), (3, 1, 5)),
     "micro_conv": build_micro(MicroConv, (1, 8, 13, 11)),
+    "ctrl": build_ctrl,
+    "mlp_scripted": build_mlp,
+    "lenet_scripted": build_lenet,
 }
 
 # Small spatial sizes keep test time down; every model ends in an adaptive pool or a mean, so
@@ -350,6 +403,9 @@ BIG = {
     "vgg11": build_tv("vgg11", (1, 3, 32, 32)),
     "densenet121": build_tv("densenet121", (1, 3, 64, 64)),
     "shufflenet_v2_x1_0": build_tv("shufflenet_v2_x1_0", (1, 3, 64, 64)),
+    "resnet18_scripted": build_tv("resnet18", (1, 3, 64, 64)),
+    "mobilenet_v2_scripted": build_tv("mobilenet_v2", (1, 3, 64, 64)),
+    "squeezenet1_1_scripted": build_tv("squeezenet1_1", (1, 3, 64, 64)),
 }
 
 GROUPS = {
@@ -367,10 +423,15 @@ def save_npy(path, a):
     np.save(path, np.ascontiguousarray(a))
 
 
-def trace_and_save(model, inputs, path):
+# Models saved with torch.jit.script instead of torch.jit.trace.
+SCRIPTED = {"ctrl", "mlp_scripted", "lenet_scripted", "resnet18_scripted",
+            "mobilenet_v2_scripted", "squeezenet1_1_scripted"}
+
+
+def trace_and_save(model, inputs, path, script=False):
     model.eval()
     with torch.no_grad():
-        traced = torch.jit.trace(model, tuple(inputs))
+        traced = torch.jit.script(model) if script else torch.jit.trace(model, tuple(inputs))
     torch.jit.save(traced, path)
     return torch.jit.load(path)
 
@@ -379,7 +440,7 @@ def write_model(outdir, name, model, inputs, extra=None):
     """Trace, save, reload, run; write inputs, outputs and the json. Returns the json dict."""
     model.eval()
     pt = os.path.join(outdir, name + ".pt")
-    loaded = trace_and_save(model, inputs, pt)
+    loaded = trace_and_save(model, inputs, pt, script=name in SCRIPTED)
     with torch.no_grad():
         eager = [o.numpy() for o in flat_outputs(model(*inputs))]
         outs = [o.numpy() for o in flat_outputs(loaded(*inputs))]
@@ -536,6 +597,8 @@ def make_bad(outdir):
     seed_all("unknown_op")
     m = UnknownOps().eval()
     trace_and_save(m, [randn((2, 5))], os.path.join(bad, "unknown_op.pt"))
+    torch.jit.save(torch.jit.script(DataDependentIf().eval()),
+                   os.path.join(bad, "data_dependent_if.pt"))
     with open(os.path.join(bad, "README"), "w") as f:
         f.write("Malformed or unsupported inputs for kiln, written by ../../make_fixtures.py (group"
                 " 'bad').\nEach must give `error:` on stderr and exit status 1: see"

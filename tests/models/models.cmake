@@ -46,6 +46,10 @@ kiln_model_test(micro_pool ${KILN_FIXTURES} 1x3x12x13 small)
 kiln_model_test(micro_matmul ${KILN_FIXTURES} 2x3x4,2x4x5 small)
 kiln_model_test(micro_binary ${KILN_FIXTURES} 2x3x4x5,3x1x5 small)
 kiln_model_test(micro_conv ${KILN_FIXTURES} 1x8x13x11 small)
+# Scripted (torch.jit.script) models: control flow folded at compile time.
+kiln_model_test(ctrl ${KILN_FIXTURES} 2x8 small scripted)
+kiln_model_test(mlp_scripted ${KILN_FIXTURES} 2x16 small scripted)
+kiln_model_test(lenet_scripted ${KILN_FIXTURES} 1x1x28x28 small scripted)
 
 # The trained digits CNN over its whole test set: accuracy must equal PyTorch's.
 add_test(NAME digits_accuracy
@@ -64,7 +68,8 @@ set_tests_properties(gen_fixtures PROPERTIES FIXTURES_SETUP kiln_big_fixtures TI
                      LABELS "models;big")
 set(KILN_BIG_MODELS
     resnet18=1x3x64x64 mobilenet_v2=1x3x64x64 squeezenet1_1=1x3x64x64 efficientnet_b0=1x3x64x64
-    densenet121=1x3x64x64 shufflenet_v2_x1_0=1x3x64x64)
+    densenet121=1x3x64x64 shufflenet_v2_x1_0=1x3x64x64
+    resnet18_scripted=1x3x64x64 mobilenet_v2_scripted=1x3x64x64 squeezenet1_1_scripted=1x3x64x64)
 set(KILN_HUGE_MODELS alexnet=1x3x64x64 vgg11=1x3x32x32)   # 61M / 133M parameters
 # kiln_big_model_test(NAME=SHAPE LABELS...): a model from gen_fixtures.
 function(kiln_big_model_test entry)
@@ -105,6 +110,8 @@ kiln_bad_test(unknown_op_logcumsumexp ${bad}/unknown_op.pt
 # Linear(16, 32) on f32[1,2,3,4]: last dim 4, not 16.  conv2d on a rank-2 input.
 kiln_bad_test(input_shape ${KILN_FIXTURES}/mlp.pt "error:" --input-shape 1x2x3x4)
 kiln_bad_test(input_rank ${KILN_FIXTURES}/lenet.pt "error:" --input-shape 28x28)
+kiln_bad_test(data_dependent_if ${bad}/data_dependent_if.pt "data-dependent control flow"
+              --input-shape 2x3)
 unset(bad)
 
 # The command-line contract: --help, usage errors, --example-input, --dump-ir.
