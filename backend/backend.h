@@ -24,4 +24,20 @@ int emit_c_has_op(enum op op);
  * it as a u8 workspace value in the node's `scratch` field. */
 int64_t emit_c_scratch_size(struct ir_module *m, uint32_t node);
 
+/* onnx/emit_onnx.c: standard ONNX (onnx.proto from libonnx-dev, packed by protobuf-c) */
+
+struct emit_onnx_options {
+	const char *out_path;      /* model.onnx */
+	int opset;                 /* default-domain opset, 11..18; 0 = 13 */
+	const char *model_name;    /* graph name; may be NULL */
+	const char *command_line;  /* recorded as the model's doc_string; may be NULL */
+};
+
+/* Writes a module the pipeline has run on as one .onnx file: standard ops only, weights as
+ * initializers, inputs/outputs named as the flatten schema (recorded as JSON in the metadata
+ * key "kiln.schema"), value_info for every intermediate. An op with no standard form at the
+ * opset is reported (diag_error_soft) and diag_check unwinds before anything is written.
+ * Returns 0. */
+int emit_onnx(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_onnx_options *opt);
+
 #endif

@@ -16,10 +16,16 @@ static const char usage[] =
 	"\n"
 	"Compiles a trained PyTorch model ahead of time into a self-contained C file.\n"
 	"\n"
-	"  INPUT                  a TorchScript archive (model.pt, written by torch.jit.save)\n"
+	"  INPUT                  a TorchScript archive (model.pt, written by torch.jit.save), or\n"
+	"                         TorchScript IR text (print(m.graph), m.inlined_graph, a frozen\n"
+	"                         graph, detectron2's model_ts_IR.txt / model_ts_IR_inlined.txt)\n"
+	"  --weights PATH         with IR text: the model's archive (.pt), source of the weights\n"
+	"                         and of code the text calls but does not contain\n"
 	"  -o PATH                output file (default: INPUT without its extension, plus .c/.h,\n"
 	"                         or .kir for --emit=ir; '-' writes IR to standard output)\n"
-	"  --emit=KIND            c (default: writes PATH.c and PATH.h) or ir (kiln's IR text)\n"
+	"  --emit=KIND            c (default: writes PATH.c and PATH.h), ir (kiln's IR text) or\n"
+	"                         onnx (standard ONNX, one PATH.onnx file that onnxruntime runs)\n"
+	"  --opset N              ONNX opset for --emit=onnx, 11 to 18 (default 13)\n"
 	"  --main                 C only: add main(), so the file builds into a program:\n"
 	"                           ./m [-o OUTDIR] input_0.npy ...  writes OUTDIR/output_0.npy ...\n"
 	"                           ./m --bench N input_0.npy ...    prints latency_ms median=X min=Y\n"
@@ -29,8 +35,10 @@ static const char usage[] =
 	"                         (may be mixed with --input-shape; inputs are taken in order)\n"
 	"  -O0 | -O1 | -O2        optimization level (default -O2); -O0 keeps batch norms and\n"
 	"                         activations as separate kernels\n"
-	"  --dump-ir DIR          write the IR after every pass to DIR/NN-pass.kir and the\n"
-	"                         archive's TorchScript code to DIR/model_ts_code.txt\n"
+	"  --dump-ir DIR          write the IR after every pass to DIR/NN-pass.kir, and what\n"
+	"                         detectron2's dump_torchscript_IR writes, from the archive:\n"
+	"                         model_ts_code.txt, model_ts_IR.txt, model_ts_IR_inlined.txt,\n"
+	"                         model.txt\n"
 	"  --verify               check the IR after every pass (a kiln self-test)\n"
 	"  -v                     verbose: report the workspace size and its lower bound\n"
 	"  --version              print the version and exit\n"
@@ -42,7 +50,9 @@ struct options {
 	const char *input;
 	const char *output;
 	const char *emit;
+	const char *weights;       /* --weights: the archive for an IR text input */
 	int with_main;
+	int opset;                 /* --opset, 0 = emit_onnx's default (13) */
 	struct pipeline_opts p;
 	char *command_line;
 };
@@ -202,9 +212,18 @@ static void parse_args(struct options *o, struct kiln_ctx *ctx, int argc, char *
 		} else if ((v = arg_value(argc, argv, &i, "-o"))) {
 			o->output = v;
 		} else if ((v = arg_value(argc, argv, &i, "--emit"))) {
-			if (strcmp(v, "c") != 0 && strcmp(v, "ir") != 0)
-				bad_usage("--emit=%s: unknown output kind (this build supports c and ir)", v);
+			if (strcmp(v, "c") != 0 && strcmp(v, "ir") != 0 && strcmp(v, "onnx") != 0)
+				bad_usage("--emit=%s: unknown output kind (this build supports c, ir and onnx)",
+				          v);
 			o->emit = v;
+		} else if ((v = arg_value(argc, argv, &i, "--opset"))) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (end == v || *end || n < 11 || n > 18)
+				bad_usage("--opset %s: kiln emits ONNX opsets 11 to 18", v);
+			o->opset = (int)n;
+		} else if ((v = arg_value(argc, argv, &i, "--weights"))) {
+			o->weights = v;
 		} else if (strcmp(a, "--main") == 0) {
 			o->with_main = 1;
 		} else if ((v = arg_value(argc, argv, &i, "--input-shape"))) {
@@ -232,35 +251,47 @@ static void parse_args(struct options *o, struct kiln_ctx *ctx, int argc, char *
 	o->command_line = join_args(argc, argv);
 }
 
-/* "dir/m.c" -> "m"; a C identifier. */
-static char *model_name(const char *out)
+/* "dir/m.c" -> "m"; a C identifier, in the arena. */
+static char *model_name(struct arena *a, const char *out)
 {
 	const char *base = strrchr(out, '/');
 	base = base ? base + 1 : out;
-	char *s = strdup(base);
-	char *dot = strrchr(s, '.');
-	if (dot && dot != s)
+	char *s = arena_printf(a, "m_%s", base), *id = s + 2;
+	char *dot = strrchr(id, '.');
+	if (dot && dot != id)
 		*dot = 0;
-	for (char *p = s; *p; p++)
+	for (char *p = id; *p; p++)
 		if (!isalnum((unsigned char)*p))
 			*p = '_';
-	if (!isalpha((unsigned char)s[0]) && s[0] != '_') {
-		char *t = malloc(strlen(s) + 3);
-		sprintf(t, "m_%s", s);
-		free(s);
-		s = t;
-	}
-	return s;
+	return isalpha((unsigned char)id[0]) || id[0] == '_' ? id : s;
 }
 
-/* PATH without a .c/.h/.kir extension. */
-static char *stem(const char *path)
+/* PATH without a .c/.h/.kir extension, in the arena. */
+static char *stem(struct arena *a, const char *path)
 {
-	char *s = strdup(path);
+	char *s = arena_strdup(a, path);
 	char *dot = strrchr(s, '.'), *slash = strrchr(s, '/');
 	if (dot && (!slash || dot > slash))
 		*dot = 0;
 	return s;
+}
+
+/* Whether INPUT is a TorchScript archive (a zip, or named *.pt / *.pth / *.zip) rather
+ * than TorchScript IR text. */
+static int is_archive(const char *path)
+{
+	size_t n = strlen(path);
+	static const char *const ext[] = {".pt", ".pth", ".zip"};
+	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+		if (n >= strlen(ext[i]) && strcmp(path + n - strlen(ext[i]), ext[i]) == 0)
+			return 1;
+	unsigned char magic[4] = {0};
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fatal("cannot open %s:", path);
+	size_t got = fread(magic, 1, sizeof magic, f);
+	fclose(f);
+	return got == 4 && memcmp(magic, "PK\3\4", 4) == 0;
 }
 
 struct job {
@@ -272,28 +303,18 @@ static void compile(struct kiln_ctx *ctx, void *arg)
 {
 	struct job *j = arg;
 	struct options *o = j->o;
-	if (ctx->dump_dir) {
-		char path[4096];
-		if (mkdir(ctx->dump_dir, 0777) != 0 && errno != EEXIST)
-			fatal("cannot create %s:", ctx->dump_dir);
-		snprintf(path, sizeof path, "%s/model_ts_code.txt", ctx->dump_dir);
-		FILE *f = fopen(path, "w");
-		if (!f)
-			fatal("cannot write %s:", path);
-		ts_dump_code(ctx, o->input, f);
-		fclose(f);
-	}
-	j->m = ts_load(ctx, o->input);
+	int archive = is_archive(o->input);
+	const char *pt = archive ? o->input : o->weights;
+	if (ctx->dump_dir && pt)
+		ts_dump_ir(ctx, pt, ctx->dump_dir);
+	j->m = archive ? ts_load(ctx, o->input) : ts_graph_load(ctx, o->input, o->weights);
 	pipeline(j->m, &o->p);
-	const char *out = o->output ? o->output : stem(o->input);
+	struct arena *a = &ctx->arena;
+	const char *out = o->output ? o->output : stem(a, o->input);
 	if (strcmp(o->emit, "ir") == 0) {
 		FILE *f = strcmp(out, "-") == 0 ? stdout : NULL;
-		char *path = o->output ? strdup(out) : NULL;
+		const char *path = o->output ? out : arena_printf(a, "%s.kir", out);
 		if (!f) {
-			if (!path) {
-				path = malloc(strlen(out) + 5);
-				sprintf(path, "%s.kir", out);
-			}
 			f = fopen(path, "w");
 			if (!f)
 				fatal("cannot write %s:", path);
@@ -301,18 +322,27 @@ static void compile(struct kiln_ctx *ctx, void *arg)
 		ir_print(f, j->m);
 		if (f != stdout)
 			fclose(f);
-		free(path);
 		return;
 	}
-	char *s = stem(out);
+	if (strcmp(o->emit, "onnx") == 0) {
+		char *st = stem(a, out);
+		struct emit_onnx_options oo = {
+			.out_path = o->output ? out : arena_printf(a, "%s.onnx", st),
+			.opset = o->opset,
+			.model_name = model_name(a, st),
+			.command_line = o->command_line,
+		};
+		emit_onnx(ctx, j->m, &oo);
+		return;
+	}
+	char *s = stem(a, out);
 	struct emit_c_options eo = {
-		.out_c_path = arena_printf(&ctx->arena, "%s.c", s),
-		.out_h_path = arena_printf(&ctx->arena, "%s.h", s),
-		.model_name = model_name(s),
+		.out_c_path = arena_printf(a, "%s.c", s),
+		.out_h_path = arena_printf(a, "%s.h", s),
+		.model_name = model_name(a, s),
 		.with_main = o->with_main,
 		.command_line = o->command_line,
 	};
-	free(s);
 	if (emit_c(ctx, j->m, &eo))
 		diag_check(ctx);
 }

@@ -15,6 +15,10 @@ enum aten_id {
 enum aten_result {
 	R_TENSOR,      /* one tensor */
 	R_TENSOR2,     /* two tensors */
+	R_TUPLE2,      /* a tuple of two tensors (the node's two outputs) */
+	R_TUPLE3,      /* a tuple of three tensors */
+	R_DEVICE,      /* a device (prim.device) */
+	R_STR,         /* a string */
 	R_TENSORLIST,  /* a list of tensors */
 	R_ARITH,       /* a tensor if an operand is a tensor, else int or float by promotion */
 	R_DIV,         /* like R_ARITH, but true division of scalars gives float */
@@ -24,7 +28,7 @@ enum aten_result {
 	R_SAME,        /* the kind of the first argument */
 };
 
-#define ATEN_MAX_ARGS 16
+#define ATEN_MAX_ARGS 20
 
 /* A default argument value, parsed from the schema text. */
 struct aten_default {

@@ -26,4 +26,22 @@ uint32_t ts_tensor_const(struct ir_module *m, struct ir_block *b, const struct p
  * `path:line:col: error: ...`. */
 struct ir_module *ir_parse(struct kiln_ctx *ctx, const char *path, const char *text, size_t len);
 
+/* ts_graph.c: TorchScript IR text, as print(m.graph), m.inlined_graph,
+ * torch.jit.freeze(m).graph and m._c.dump_to_str(True, False, False) (detectron2's
+ * model_ts_IR.txt / model_ts_IR_inlined.txt) write it. weights_pt is the matching archive
+ * (NULL: the graph must not read module attributes nor call code outside the file): its
+ * data.pkl is `self`, its constants.pkl holds `<Tensor>` constants, and its code supplies
+ * callees the file lacks. The module has the shape ts_load gives. Diagnostics are
+ * `path:line:col: error: ...`. */
+struct ir_module *ts_graph_load(struct kiln_ctx *ctx, const char *path, const char *weights_pt);
+
+/* ts_graph_print.c: kiln IR in TorchScript IR syntax, readable by ts_graph_load.
+ * ts_graph_print writes function f as `graph(...)` indented by `indent` spaces;
+ * ts_dump_ir writes what detectron2's dump_torchscript_IR writes into dir, generated from
+ * the archive at pt_path: model_ts_code.txt, model_ts_IR.txt (every method of every
+ * module, as dump_to_str(True, False, False)), model_ts_IR_inlined.txt (forward after
+ * kiln's inline pass) and model.txt (the module tree, as str(model)). */
+void ts_graph_print(FILE *out, struct ir_module *m, uint32_t f, int indent);
+void ts_dump_ir(struct kiln_ctx *ctx, const char *pt_path, const char *dir);
+
 #endif

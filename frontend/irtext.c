@@ -27,7 +27,7 @@
 #define MAX_TYPE_DEPTH 32 /* nested container types */
 #define MAX_OUTS 1024     /* results of one node */
 #define MAX_BLOCKS 8      /* blocks of one node */
-#define MAX_CONST_BYTES ((int64_t)1 << 30)
+#define MAX_CONST_BYTES ((int64_t)1 << 30) /* one tensor constant; and all zero-filled ones */
 
 enum tok { T_EOF, T_IDENT, T_VAL, T_AT, T_NUM, T_STR, T_HASH, T_PUNCT };
 
@@ -75,6 +75,7 @@ struct parser {
 	struct vec calls;     /* struct call_check */
 	struct vec io;        /* struct func_io, per function */
 	int entry;            /* index of the function marked `entry`, -1 if none */
+	int64_t zero_bytes;   /* bytes of tensor constants written without data (zeros) */
 };
 
 /* A parsed value type. */
@@ -733,6 +734,10 @@ static const void *tensor_data(struct parser *P, uint32_t v, const struct tdata 
 		           "static shape");
 	if (n * (int64_t)size > MAX_CONST_BYTES)
 		diag_error(P->ctx, d->loc, "tensor constant too large");
+	/* Given data is bounded by the text; zeros are not, so they share one budget. */
+	if (!d->given && (P->zero_bytes += n * (int64_t)size) > MAX_CONST_BYTES)
+		diag_error(P->ctx, d->loc, "tensor constants without data take more than %lld MiB "
+		           "in all", (long long)(MAX_CONST_BYTES >> 20));
 	if (d->given && (int64_t)d->toks.len != n)
 		diag_error(P->ctx, d->loc, "tensor constant has %zu values for %lld elements",
 		           d->toks.len, (long long)n);
@@ -855,6 +860,8 @@ static const char *const attr_keys[][9] = {
 	[A_perm] = {"perm"},
 	[A_slice] = {"axis", "start", "end", "step"},
 	[A_pad] = {"before", "after", "value"},
+	[A_sop] = {"op"},
+	[A_rnn] = {"layers", "bidirectional", "batch_first", "hidden", "has_biases"},
 };
 
 static const char *const act_words[] = {
@@ -895,6 +902,16 @@ static enum act act_attr(struct parser *P)
 			return (enum act)a;
 		}
 	expected(P, "an activation (relu, clip, sigmoid, ...)");
+}
+
+static int sop_attr(struct parser *P)
+{
+	for (int o = 0; o < SOP_COUNT; o++)
+		if (is_word(P, sop_names[o])) {
+			next(P);
+			return o;
+		}
+	expected(P, "a scalar operator (add, lt, not, ...)");
 }
 
 /* axes=[0, 2, ...]: a bit mask */
@@ -1008,6 +1025,14 @@ static void set_attr(struct parser *P, union ir_attrs *a, int kind, int key)
 		if (key == 0) dims_attr(P, a->pad.before, 0);
 		else if (key == 1) dims_attr(P, a->pad.after, 0);
 		else a->pad.value = parse_double(P);
+		break;
+	case A_sop: a->sop.op = (enum sop)sop_attr(P); break;
+	case A_rnn:
+		if (key == 0) a->rnn.layers = int_attr(P, 1, 256);
+		else if (key == 1) a->rnn.bidirectional = int_attr(P, 0, 1);
+		else if (key == 2) a->rnn.batch_first = int_attr(P, 0, 1);
+		else if (key == 3) a->rnn.hidden = int_attr(P, 1, INT_MAX);
+		else a->rnn.has_biases = int_attr(P, 0, 1);
 		break;
 	default: unreachable();
 	}

@@ -6,4 +6,6 @@ set(KILN_FRONTEND_SOURCES
   frontend/aten.c
   frontend/ts_lower.c
   frontend/irtext.c
+  frontend/ts_graph.c
+  frontend/ts_graph_print.c
 )

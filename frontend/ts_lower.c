@@ -397,6 +397,22 @@ static void place_args(struct fn_state *fs, const struct aten_schema *s, const s
 	}
 }
 
+/* The outputs of multi-result node n as the TUPLE the call returns (typed, so that
+ * unpacking and indexing fold to the outputs themselves). */
+static uint32_t lower_outputs_tuple(struct fn_state *fs, uint32_t n, struct loc loc)
+{
+	struct lower *L = fs->L;
+	int k = ir_node(L->m, n)->nout;
+	struct ir_type *t = (struct ir_type *)make_type(L, VK_TUPLE, NULL);
+	t->nelem = k;
+	t->elem = arena_alloc(&L->ctx->arena, sizeof *t->elem * (size_t)k);
+	for (int i = 0; i < k; i++)
+		t->elem[i] = make_type(L, VK_TENSOR, NULL);
+	uint32_t v = node1(fs, OP_TUPLE, ir_node(L->m, n)->out, k, VK_TUPLE, loc);
+	ir_val(L->m, v)->type = t;
+	return v;
+}
+
 /* torch.<name>(...) / ops.<ns>.<name>(...). */
 static uint32_t lower_aten(struct fn_state *fs, const char *name, const char *shown,
                            const struct ts_expr *call)
@@ -412,20 +428,22 @@ static uint32_t lower_aten(struct fn_state *fs, const char *name, const char *sh
 	const struct aten_schema *s = aten_schema((enum aten_id)id);
 	uint32_t in[ATEN_MAX_ARGS];
 	place_args(fs, s, call, in);
-	int nout = s->result == R_TENSOR2 ? 2 : 1;
+	int nout = s->result == R_TENSOR2 || s->result == R_TUPLE2 ? 2 : s->result == R_TUPLE3 ? 3 : 1;
 	uint32_t n = ir_add_node(L->m, fs->b, OP_ATEN, in, s->nargs, nout);
 	struct ir_node *node = ir_node(L->m, n);
 	node->loc = call->loc;
 	node->a.aten = (struct aten_attr){s->name, id};
 	enum vkind k;
 	switch (s->result) {
-	case R_TENSOR: case R_TENSOR2: k = VK_TENSOR; break;
+	case R_TENSOR: case R_TENSOR2: case R_TUPLE2: case R_TUPLE3: k = VK_TENSOR; break;
 	case R_TENSORLIST: k = VK_LIST; break;
 	case R_ARITH: case R_DIV: case R_CMP: k = arith_kind(L->m, in, s->nargs, s->result); break;
 	case R_INT: k = VK_INT; break;
 	case R_FLOAT: k = VK_FLOAT; break;
 	case R_BOOL: k = VK_BOOL; break;
 	case R_NONE: k = VK_NONE; break;
+	case R_DEVICE: k = VK_DEVICE; break;
+	case R_STR: k = VK_STR; break;
 	case R_SIZE: k = ir_val(L->m, in[1])->kind == VK_NONE ? VK_LIST : VK_INT; break;
 	case R_SAME: k = ir_val(L->m, in[0])->kind; break;
 	default: unreachable();
@@ -435,6 +453,8 @@ static uint32_t lower_aten(struct fn_state *fs, const char *name, const char *sh
 		ir_val(L->m, ir_node(L->m, n)->out[i])->loc = call->loc;
 	}
 	uint32_t out = ir_node(L->m, n)->out[0];
+	if (s->result == R_TUPLE2 || s->result == R_TUPLE3)
+		return lower_outputs_tuple(fs, n, call->loc);
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '_' && name[0] != '_')
 		rebind_value(fs, in[0], out);
@@ -585,7 +605,7 @@ static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struc
 	if (strcmp(name, "getattr") == 0 && nargs == 2 && args[1]->kind == TE_STR)
 		return lower_getattr(fs, lower_expr(fs, args[0]), args[1]->u.str.s, e->loc);
 	static const struct { const char *py, *aten; } conv[] = {
-		{"int", "Int"}, {"float", "Float"}, {"len", "len"}, {"bool", "Bool"},
+		{"int", "Int"}, {"float", "Float"}, {"len", "len"}, {"bool", "Bool"}, {"str", "str"},
 	};
 	for (size_t i = 0; i < sizeof conv / sizeof *conv; i++)
 		if (strcmp(name, conv[i].py) == 0)

@@ -22,6 +22,7 @@
 #define UP_MAX_STACK (1u << 22)   /* values or marks */
 #define UP_MAX_DEPTH 200          /* nesting of containers */
 #define UP_MAX_TENSOR_BYTES ((uint64_t)1 << 40)
+#define UP_MAX_EXPAND_BYTES ((uint64_t)1 << 28) /* a view with more elements than its storage */
 
 /* What an allowlisted global does when called (PV_GLOBAL u.global.fn). */
 enum up_fn {
@@ -547,6 +548,12 @@ static void check_extent(struct up *u, const struct pt_tensor *t)
 		         s->numel);
 	if (numel > UP_MAX_TENSOR_BYTES / dtype_size(t->dtype))
 		up_error(u, "tensor of %llu elements is too large", (unsigned long long)numel);
+	/* Zero strides let a tiny storage describe a huge tensor, which kiln materializes. */
+	if (numel > s->numel && numel > UP_MAX_EXPAND_BYTES / dtype_size(t->dtype))
+		up_error(u, "tensor of %llu elements over storage '%s' of %zu elements is too large "
+		         "(an expanded view is materialized; the limit is %llu MiB)",
+		         (unsigned long long)numel, s->key, s->numel,
+		         (unsigned long long)(UP_MAX_EXPAND_BYTES >> 20));
 }
 
 /* Does a math_bits dict (7th _rebuild_tensor_v2 argument) set any bit? */

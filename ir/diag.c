@@ -7,6 +7,9 @@
 
 #include "base.h"
 
+/* What is recorded when malloc fails while formatting a diagnostic; never freed. */
+static char fallback_message[] = "kiln: error: out of memory";
+
 void kiln_ctx_init(struct kiln_ctx *ctx)
 {
 	memset(ctx, 0, sizeof *ctx);
@@ -20,7 +23,8 @@ void kiln_ctx_free(struct kiln_ctx *ctx)
 	arena_reset(&ctx->scratch);
 	arena_reset(&ctx->arena);
 	for (int i = 0; i < ctx->nerrors && i < KILN_MAX_ERRORS; i++)
-		free(ctx->errors[i]);
+		if (ctx->errors[i] != fallback_message)
+			free(ctx->errors[i]);
 	ctx->nerrors = 0;
 }
 
@@ -59,6 +63,8 @@ static char *vformat(struct loc loc, const char *kind, const char *fmt, va_list 
 
 static void record(struct kiln_ctx *ctx, char *s)
 {
+	if (!s)
+		s = fallback_message;
 	if (ctx->diag_out && s)
 		fprintf(ctx->diag_out, "%s\n", s);
 	if (ctx->nerrors < KILN_MAX_ERRORS)

@@ -133,12 +133,21 @@ struct reduce_attr { unsigned axes; int keepdim; };   /* bit i = reduce dim i */
 struct perm_attr { int perm[KILN_MAX_RANK]; };
 struct slice_attr { int axis; int64_t start, end, step; };
 struct pad_attr { int64_t before[KILN_MAX_RANK], after[KILN_MAX_RANK]; double value; };
+/* LSTM / GRU (eval mode): weights per layer and direction w_ih, w_hh[, b_ih, b_hh]. */
+struct rnn_attr { int layers, bidirectional, batch_first, hidden, has_biases; };
+/* Scalar operators (SCALAR: any; COMPARE: EQ..GE). Python semantics on ints. */
+enum sop { SOP_ADD, SOP_SUB, SOP_MUL, SOP_DIV, SOP_FLOORDIV, SOP_MOD, SOP_POW,
+           SOP_EQ, SOP_NE, SOP_LT, SOP_LE, SOP_GT, SOP_GE, SOP_AND, SOP_OR, SOP_NOT, SOP_NEG,
+           SOP_INT, SOP_FLOAT, SOP_BOOL, SOP_COUNT };
+extern const char *const sop_names[SOP_COUNT];
+struct sop_attr { enum sop op; };
 struct name_attr { const char *name; };
 struct call_attr { const char *name; const char *qualname; uint32_t func; }; /* func: callee index */
 struct aten_attr { const char *name; int schema; };  /* "conv2d"; index in the frontend's table */
 
 enum attr_kind { A_none, A_konst, A_name, A_call, A_aten, A_conv, A_linear, A_gemm, A_norm,
-                 A_clip, A_gelu, A_binary, A_pool, A_axis, A_reduce, A_perm, A_slice, A_pad };
+                 A_clip, A_gelu, A_binary, A_pool, A_axis, A_reduce, A_perm, A_slice, A_pad,
+                 A_sop, A_rnn };
 
 union ir_attrs {
 	struct ir_const konst;
@@ -158,6 +167,8 @@ union ir_attrs {
 	struct perm_attr perm;
 	struct slice_attr slice;
 	struct pad_attr pad;
+	struct sop_attr sop;
+	struct rnn_attr rnn;
 };
 
 struct ir_block;

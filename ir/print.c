@@ -443,6 +443,17 @@ static void print_attrs(FILE *out, const struct ir_node *n)
 		attr_int(out, &first, "step", a->slice.step);
 		break;
 	case A_pad: attrs_pad(out, &first, &a->pad); break;
+	case A_sop:
+		attr_key(out, &first, "op");
+		fputs((unsigned)a->sop.op < SOP_COUNT ? sop_names[a->sop.op] : "?", out);
+		break;
+	case A_rnn:
+		attr_int(out, &first, "layers", a->rnn.layers);
+		attr_int(out, &first, "bidirectional", a->rnn.bidirectional);
+		attr_int(out, &first, "batch_first", a->rnn.batch_first);
+		attr_int(out, &first, "hidden", a->rnn.hidden);
+		attr_int(out, &first, "has_biases", a->rnn.has_biases);
+		break;
 	}
 	if (!first)
 		fputc('}', out);

@@ -119,8 +119,15 @@ static uint32_t as_tensor(struct canon *c, uint32_t v, enum dtype dt, struct loc
 	double x;
 	int have = 0;
 	if (V(c, v)->kind != VK_TENSOR) {
-		if (!ir_get_float(m, v, &x))
-			return IR_NONE;
+		if (!ir_get_float(m, v, &x)) {
+			enum vkind vk = V(c, v)->kind;
+			if (vk != VK_INT && vk != VK_FLOAT && vk != VK_BOOL)
+				return IR_NONE;
+			uint32_t t = emit(c, OP_FROM_SCALAR, &v, 1, loc); /* known at run time */
+			V(c, t)->dtype = dt;
+			V(c, t)->shape.rank = 0;
+			return t;
+		}
 		have = 1;
 	} else if (k && k->kind == CK_TENSOR && V(c, v)->shape.rank == 0 && V(c, v)->dtype != dt) {
 		enum dtype src = V(c, v)->dtype;
@@ -400,7 +407,7 @@ static int c_binary(struct canon *c, uint32_t id)
 		x = y;
 		y = t;
 	}
-	uint32_t ref = V(c, x)->kind == VK_TENSOR && V(c, x)->shape.rank != 0 ? x : y;
+	uint32_t ref = V(c, x)->kind == VK_TENSOR && (V(c, x)->shape.rank != 0 || V(c, y)->kind != VK_TENSOR) ? x : y;
 	if (V(c, ref)->kind != VK_TENSOR || V(c, ref)->dtype == DT_UNKNOWN)
 		return 0;
 	enum dtype dt = V(c, ref)->dtype;
@@ -435,6 +442,56 @@ static int c_reciprocal(struct canon *c, uint32_t id)
 	uint32_t one = ir_place(c->m, c->b, c->i++, ir_const_float(c->m, c->b, 1.0));
 	uint32_t in[2] = {as_tensor(c, one, V(c, x)->dtype, N(c, id)->loc), x};
 	retarget(c, id, OP_DIV, in, 2)->a.binary.alpha = 1;
+	return 1;
+}
+
+static const enum sop cmp_ops[ATEN_COUNT] = {
+	[ATEN_EQ] = SOP_EQ, [ATEN_NE] = SOP_NE, [ATEN_LT] = SOP_LT, [ATEN_LE] = SOP_LE,
+	[ATEN_GT] = SOP_GT, [ATEN_GE] = SOP_GE,
+};
+
+/* eq/ne/lt/le/gt/ge with a tensor operand: a bool tensor. */
+static int c_compare(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	enum aten_id a = (enum aten_id)n->a.aten.schema;
+	if (V(c, n->out[0])->kind != VK_TENSOR)
+		return 0;
+	uint32_t x = n->in[0], y = n->in[1];
+	uint32_t ref = V(c, x)->kind == VK_TENSOR && (V(c, x)->shape.rank != 0 || V(c, y)->kind != VK_TENSOR) ? x : y;
+	if (V(c, ref)->kind != VK_TENSOR || V(c, ref)->dtype == DT_UNKNOWN)
+		return 0;
+	enum dtype dt = V(c, ref)->dtype;
+	struct loc loc = n->loc;
+	x = as_tensor(c, x, dt, loc);
+	y = as_tensor(c, y, dt, loc);
+	if (x == IR_NONE || y == IR_NONE)
+		return 0;
+	uint32_t in[2] = {x, y};
+	retarget(c, id, OP_COMPARE, in, 2)->a.sop.op = cmp_ops[a];
+	return 1;
+}
+
+/* max(x) / min(x): reduce everything; max(x, y): elementwise. max(x, dim) returns
+ * (values, indices), which kiln does not support. */
+static int c_max(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	int is_max = n->a.aten.schema == ATEN_MAX;
+	uint32_t x = n->in[0], y = n->in[1];
+	int r = rank_of(c, x);
+	if (r < 0)
+		return 0;
+	if (ir_is_none(c->m, y)) {
+		struct ir_node *o = retarget(c, id, is_max ? OP_REDUCE_MAX : OP_REDUCE_MIN, &x, 1);
+		o->a.reduce = (struct reduce_attr){(1u << r) - 1, 0};
+		return 1;
+	}
+	if (V(c, y)->kind != VK_TENSOR)
+		diag_error(c->m->ctx, n->loc, "%s over a dimension returns indices too; kiln does not "
+		           "support that form (use amax)", opname(c, id));
+	uint32_t in[2] = {x, y};
+	retarget(c, id, is_max ? OP_MAXIMUM : OP_MINIMUM, in, 2)->a.binary.alpha = 1;
 	return 1;
 }
 
@@ -928,6 +985,305 @@ static int c_fill(struct canon *c, uint32_t id)
 	return 1;
 }
 
+/* ---- recurrent layers, attention, and the ops around them ---- */
+
+/* A new node of op with a given output shape (RESHAPE) or none (shapes infers it). */
+static uint32_t emit_shaped(struct canon *c, enum op op, uint32_t *in, int nin,
+                            const struct ir_shape *s, struct loc loc)
+{
+	uint32_t v = emit(c, op, in, nin, loc);
+	if (s)
+		V(c, v)->shape = *s;
+	return v;
+}
+
+/* A 0-dim f32 constant here. */
+static uint32_t scalar_here(struct canon *c, double x, enum dtype dt, struct loc loc)
+{
+	uint32_t k = ir_place(c->m, c->b, c->i++, ir_const_float(c->m, c->b, x));
+	return as_tensor(c, k, dt, loc);
+}
+
+/* torch.lstm / torch.gru (input overload, eval mode): params is a LIST of the flat weights,
+ * hx a LIST [h0, c0] for LSTM and a tensor for GRU. */
+static int c_rnn(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	int lstm = n->a.aten.schema == ATEN_LSTM;
+	int64_t bias, layers, train, bidir, bfirst;
+	uint32_t *w, *hx = NULL;
+	int nw, nhx = 1;
+	if (!ir_get_int(c->m, n->in[3], &bias) || !ir_get_int(c->m, n->in[4], &layers) ||
+	    !ir_get_int(c->m, n->in[6], &train) || !ir_get_int(c->m, n->in[7], &bidir) ||
+	    !ir_get_int(c->m, n->in[8], &bfirst) || !list_items(c, n->in[2], &w, &nw) ||
+	    (lstm && !list_items(c, n->in[1], &hx, &nhx)))
+		return 0;
+	if (train)
+		diag_error(c->m->ctx, n->loc, "%s in training mode: export the model in eval mode "
+		           "(model.eval()) before tracing", opname(c, id));
+	int per = bias ? 4 : 2, dirs = bidir ? 2 : 1;
+	if (layers < 1 || layers > 256 || nw != layers * dirs * per || (lstm && nhx != 2))
+		diag_error(c->m->ctx, n->loc, "%s: %d weights and %d states for %lld layers (a projection "
+		           "size, proj_size, is not supported)", opname(c, id), nw, nhx, (long long)layers);
+	if (rank_of(c, w[1]) != 2 || rank_of(c, n->in[0]) < 0)
+		return 0;
+	if (rank_of(c, n->in[0]) != 3)
+		diag_error(c->m->ctx, n->loc, "%s expects a 3-D (batched) input", opname(c, id));
+	int hidden = (int)V(c, w[1])->shape.dims[1];
+	uint32_t *in = arena_alloc(&c->m->ctx->arena, sizeof *in * (size_t)(nw + 3));
+	int k = 0;
+	in[k++] = n->in[0];
+	if (lstm) {
+		in[k++] = hx[0];
+		in[k++] = hx[1];
+	} else {
+		in[k++] = n->in[1];
+	}
+	for (int i = 0; i < nw; i++)
+		in[k++] = w[i];
+	struct ir_node *r = retarget(c, id, lstm ? OP_LSTM : OP_GRU, in, k);
+	r->a.rnn = (struct rnn_attr){(int)layers, (int)bidir, (int)bfirst, hidden, (int)bias};
+	for (int i = 1; i < r->nout; i++)
+		V(c, r->out[i])->kind = VK_TENSOR;
+	return 1;
+}
+
+/* Multi-head self- or cross-attention as PyTorch's native kernels compute it on [B, S, E]
+ * inputs: in_proj (one packed [3E, E] weight), softmax((q / sqrt(d)) k^T) v per head,
+ * out_proj. mha_build returns the output; *weights gets the probabilities [B, H, S, L]. */
+struct mha {
+	uint32_t q, k, v;                /* query [B,S,E], key and value [B,L,E] */
+	int64_t heads;
+	int64_t b, s, l, e;              /* their dims (q may not be shaped yet) */
+	uint32_t qkv_w, qkv_b, proj_w, proj_b;
+	struct loc loc;
+};
+
+/* Part 0, 1 or 2 (q, k, v) of the packed in-projection of x: rows [part*E, (part+1)*E). */
+static uint32_t mha_proj(struct canon *c, const struct mha *a, uint32_t x, int part, int64_t e,
+                         int self)
+{
+	if (self) /* self-attention: q, k and v are slices of the one packed projection x */
+		return slice_of(c, x, 2, part * e, (part + 1) * e, 1, a->loc);
+	uint32_t in[3] = {x, slice_of(c, a->qkv_w, 0, part * e, (part + 1) * e, 1, a->loc),
+	                  a->qkv_b == IR_NONE ? IR_NONE
+	                                      : slice_of(c, a->qkv_b, 0, part * e, (part + 1) * e, 1, a->loc)};
+	return emit(c, OP_LINEAR, in, 3, a->loc);
+}
+
+/* [B, S, E] -> [B, H, S, D] (perm 0 2 1 3) or, for keys, [B, H, D, S] (perm 0 2 3 1). */
+static uint32_t heads_of(struct canon *c, uint32_t x, int64_t b, int64_t s, int64_t h, int64_t d,
+                         int key, struct loc loc)
+{
+	struct ir_shape r = {.rank = 4, .dims = {b, s, h, d}};
+	uint32_t v = emit_shaped(c, OP_RESHAPE, &x, 1, &r, loc);
+	uint32_t p = emit(c, OP_PERMUTE, &v, 1, loc);
+	struct perm_attr pa = {{0, 2, key ? 3 : 1, key ? 1 : 3, 4, 5, 6, 7}};
+	N(c, V(c, p)->def)->a.perm = pa;
+	return p;
+}
+
+static uint32_t mha_build(struct canon *c, const struct mha *a, uint32_t *weights)
+{
+	int64_t b = a->b, s = a->s, e = a->e, l = a->l, h = a->heads, d = e / h;
+	int self = a->q == a->k && a->k == a->v;
+	enum dtype dt = V(c, a->qkv_w)->dtype;   /* q may not be typed yet */
+	uint32_t packed = IR_NONE;
+	if (self) {
+		uint32_t in[3] = {a->q, a->qkv_w, a->qkv_b};
+		packed = emit(c, OP_LINEAR, in, 3, a->loc);
+	}
+	uint32_t q = mha_proj(c, a, self ? packed : a->q, 0, e, self);
+	uint32_t k = mha_proj(c, a, self ? packed : a->k, 1, e, self);
+	uint32_t v = mha_proj(c, a, self ? packed : a->v, 2, e, self);
+	q = heads_of(c, q, b, s, h, d, 0, a->loc);
+	k = heads_of(c, k, b, l, h, d, 1, a->loc);
+	v = heads_of(c, v, b, l, h, d, 0, a->loc);
+	uint32_t sc[2] = {q, scalar_here(c, 1.0 / sqrt((double)d), dt, a->loc)};
+	uint32_t qk[2] = {emit(c, OP_MUL, sc, 2, a->loc), k};
+	N(c, V(c, qk[0])->def)->a.binary.alpha = 1;
+	uint32_t att = emit(c, OP_MATMUL, qk, 2, a->loc);
+	uint32_t sm = emit(c, OP_SOFTMAX, &att, 1, a->loc);
+	N(c, V(c, sm)->def)->a.axis.axis = 3;
+	uint32_t av[2] = {sm, v};
+	uint32_t o = emit(c, OP_MATMUL, av, 2, a->loc);
+	uint32_t t = emit(c, OP_PERMUTE, &o, 1, a->loc);
+	N(c, V(c, t)->def)->a.perm = (struct perm_attr){{0, 2, 1, 3, 4, 5, 6, 7}};
+	struct ir_shape flat = {.rank = 3, .dims = {b, s, e}};
+	uint32_t f = emit_shaped(c, OP_RESHAPE, &t, 1, &flat, a->loc);
+	if (weights)
+		*weights = sm;
+	uint32_t in[3] = {f, a->proj_w, a->proj_b};
+	return emit(c, OP_LINEAR, in, 3, a->loc);
+}
+
+/* The checks both fused attention ops share: a 3-D input of static shape, heads dividing E. */
+static int mha_ready(struct canon *c, uint32_t id, uint32_t x, int64_t heads)
+{
+	if (!static_shape(c, x) || V(c, x)->dtype == DT_UNKNOWN)
+		return 0;
+	const struct ir_shape *s = &V(c, x)->shape;
+	if (s->rank != 3)
+		diag_error(c->m->ctx, N(c, id)->loc, "%s: only batched 3-D (batch_first) inputs are "
+		           "supported, got %d-D", opname(c, id), s->rank);
+	if (heads <= 0 || s->dims[2] % heads)
+		diag_error(c->m->ctx, N(c, id)->loc, "%s: %lld heads do not divide embed_dim %lld",
+		           opname(c, id), (long long)heads, (long long)s->dims[2]);
+	return 1;
+}
+
+static uint32_t opt_tensor(struct canon *c, uint32_t v) { return ir_is_none(c->m, v) ? IR_NONE : v; }
+
+/* 1 if the attention mask is None; an error if it is a tensor; 0 while not yet known. */
+static int mask_absent(struct canon *c, uint32_t id, uint32_t mask)
+{
+	if (ir_is_none(c->m, mask))
+		return 1;
+	uint32_t d = V(c, mask)->def;   /* an IF's result may still turn out None */
+	if (V(c, mask)->kind == VK_TENSOR && (d == IR_NONE || N(c, d)->op != OP_IF))
+		diag_error(c->m->ctx, N(c, id)->loc, "%s with an attention mask is not supported yet",
+		           opname(c, id));
+	return 0;
+}
+
+/* torch._native_multi_head_attention(q, k, v, E, heads, qkv_w, qkv_b, proj_w, proj_b, mask,
+ * need_weights, average_attn_weights, mask_type) -> (out, weights). */
+static int c_native_mha(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	int64_t heads, need, avg;
+	if (!ir_get_int(c->m, n->in[4], &heads) || !ir_get_int(c->m, n->in[10], &need) ||
+	    !ir_get_int(c->m, n->in[11], &avg))
+		return 0;
+	if (!mask_absent(c, id, n->in[9]))
+		return 0;
+	if (!mha_ready(c, id, n->in[0], heads) || !static_shape(c, n->in[1]) || !static_shape(c, n->in[2]))
+		return 0;
+	const struct ir_shape *qs = &V(c, n->in[0])->shape, *ks = &V(c, n->in[1])->shape;
+	struct mha a = {n->in[0], n->in[1], n->in[2], heads, qs->dims[0], qs->dims[1], ks->dims[1],
+	                qs->dims[2], n->in[5], opt_tensor(c, n->in[6]), n->in[7],
+	                opt_tensor(c, n->in[8]), n->loc};
+	uint32_t w, out = mha_build(c, &a, &w);
+	if (need && avg) {
+		w = emit(c, OP_REDUCE_MEAN, &w, 1, a.loc);
+		N(c, V(c, w)->def)->a.reduce = (struct reduce_attr){1u << 1, 0};
+	}
+	n = N(c, id);
+	ir_replace_uses(c->m, n->out[1], w);
+	retarget(c, id, OP_IDENTITY, &out, 1);
+	return 1;
+}
+
+/* torch._transformer_encoder_layer_fwd: nn.TransformerEncoderLayer's fast path, spelled
+ * out as linear / attention / layernorm / add / relu|gelu so every backend reuses them. */
+static int c_encoder_layer(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	int64_t heads, gelu, norm_first;
+	double eps;
+	if (!ir_get_int(c->m, n->in[2], &heads) || !ir_get_int(c->m, n->in[7], &gelu) ||
+	    !ir_get_int(c->m, n->in[8], &norm_first) || !ir_get_float(c->m, n->in[9], &eps))
+		return 0;
+	if (!mask_absent(c, id, n->in[18]))
+		return 0;
+	if (!mha_ready(c, id, n->in[0], heads))
+		return 0;
+	struct loc loc = n->loc;
+	struct ir_shape xs = V(c, n->in[0])->shape;
+	uint32_t x = n->in[0], p[20];
+	memcpy(p, n->in, sizeof p);
+	struct norm_attr na = {(float)eps, 2};
+	uint32_t ln1[3] = {x, opt_tensor(c, p[10]), opt_tensor(c, p[11])};
+	uint32_t src = norm_first ? emit(c, OP_LAYERNORM, ln1, 3, loc) : x;
+	if (norm_first)
+		N(c, V(c, src)->def)->a.norm = na;
+	struct mha a = {src, src, src, heads, xs.dims[0], xs.dims[1], xs.dims[1], xs.dims[2], p[3],
+	                opt_tensor(c, p[4]), p[5], opt_tensor(c, p[6]), loc};
+	uint32_t res[2] = {x, mha_build(c, &a, NULL)};
+	uint32_t x1 = emit(c, OP_ADD, res, 2, loc);
+	N(c, V(c, x1)->def)->a.binary.alpha = 1;
+	if (!norm_first) {
+		uint32_t in[3] = {x1, opt_tensor(c, p[10]), opt_tensor(c, p[11])};
+		x1 = emit(c, OP_LAYERNORM, in, 3, loc);
+		N(c, V(c, x1)->def)->a.norm = na;
+	}
+	uint32_t ln2[3] = {x1, opt_tensor(c, p[12]), opt_tensor(c, p[13])};
+	uint32_t z = norm_first ? emit(c, OP_LAYERNORM, ln2, 3, loc) : x1;
+	if (norm_first)
+		N(c, V(c, z)->def)->a.norm = na;
+	uint32_t l1[3] = {z, p[14], opt_tensor(c, p[15])};
+	uint32_t hdn = emit(c, OP_LINEAR, l1, 3, loc);
+	hdn = emit(c, gelu ? OP_GELU : OP_RELU, &hdn, 1, loc);
+	uint32_t l2[3] = {hdn, p[16], opt_tensor(c, p[17])};
+	uint32_t sum[2] = {x1, emit(c, OP_LINEAR, l2, 3, loc)};
+	if (norm_first) {
+		retarget(c, id, OP_ADD, sum, 2)->a.binary.alpha = 1;
+		return 1;
+	}
+	uint32_t y = emit(c, OP_ADD, sum, 2, loc);
+	N(c, V(c, y)->def)->a.binary.alpha = 1;
+	uint32_t in[3] = {y, opt_tensor(c, p[12]), opt_tensor(c, p[13])};
+	retarget(c, id, OP_LAYERNORM, in, 3)->a.norm = na;
+	return 1;
+}
+
+/* baddbmm(self, b1, b2, beta, alpha) = beta * self + alpha * (b1 @ b2). */
+static int c_baddbmm(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	double beta, alpha;
+	if (!ir_get_float(c->m, n->in[3], &beta) || !ir_get_float(c->m, n->in[4], &alpha) ||
+	    V(c, n->in[1])->dtype == DT_UNKNOWN)
+		return 0;
+	enum dtype dt = V(c, n->in[1])->dtype;
+	struct loc loc = n->loc;
+	uint32_t self = n->in[0], mm[2] = {n->in[1], n->in[2]};
+	uint32_t prod = emit(c, OP_MATMUL, mm, 2, loc);
+	if (beta == 0) {
+		uint32_t in[2] = {prod, scalar_here(c, alpha, dt, loc)};
+		retarget(c, id, OP_MUL, in, 2)->a.binary.alpha = 1;
+		return 1;
+	}
+	if (beta != 1) {
+		uint32_t in[2] = {self, scalar_here(c, beta, dt, loc)};
+		self = emit(c, OP_MUL, in, 2, loc);
+		N(c, V(c, self)->def)->a.binary.alpha = 1;
+	}
+	uint32_t in[2] = {self, prod};
+	retarget(c, id, OP_ADD, in, 2)->a.binary.alpha = (float)alpha;
+	return 1;
+}
+
+/* where(cond, a, b) and masked_fill(x, mask, value) = where(mask, value, x); scalar
+ * operands become 0-dim tensors of the tensor operand's dtype. */
+static int c_where(struct canon *c, uint32_t id)
+{
+	struct ir_node *n = N(c, id);
+	int fill = n->a.aten.schema != ATEN_WHERE;
+	uint32_t cond = n->in[fill ? 1 : 0], a = n->in[fill ? 2 : 1], b = n->in[fill ? 0 : 2];
+	uint32_t ref = V(c, a)->kind == VK_TENSOR && V(c, a)->shape.rank != 0 ? a : b;
+	if (V(c, cond)->kind != VK_TENSOR || V(c, ref)->kind != VK_TENSOR ||
+	    V(c, ref)->dtype == DT_UNKNOWN)
+		return 0;
+	enum dtype dt = V(c, ref)->dtype;
+	a = as_tensor(c, a, dt, n->loc);
+	b = as_tensor(c, b, dt, N(c, id)->loc);
+	if (a == IR_NONE || b == IR_NONE)
+		return 0;
+	uint32_t in[3] = {cond, a, b};
+	retarget(c, id, OP_WHERE, in, 3);
+	return 1;
+}
+
+/* embedding(weight, indices, padding_idx, ...): rows of weight (padding_idx only
+ * matters for training). */
+static int c_embedding(struct canon *c, uint32_t id)
+{
+	uint32_t in[2] = {N(c, id)->in[0], N(c, id)->in[1]};
+	retarget(c, id, OP_EMBEDDING, in, 2);
+	return 1;
+}
+
 static canon_fn *const canon[ATEN_COUNT] = {
 	[ATEN_CONVOLUTION] = c_conv, [ATEN_CONV2D] = c_conv, [ATEN_LINEAR] = c_linear,
 	[ATEN_ADDMM] = c_addmm, [ATEN_MATMUL] = c_matmul, [ATEN_MM] = c_matmul,
@@ -948,6 +1304,8 @@ static canon_fn *const canon[ATEN_COUNT] = {
 	[ATEN_RSUB] = c_binary, [ATEN_MUL] = c_binary, [ATEN_MUL_] = c_binary, [ATEN_DIV] = c_binary,
 	[ATEN_DIV_] = c_binary, [ATEN_POW] = c_binary, [ATEN_MAXIMUM] = c_binary,
 	[ATEN_MINIMUM] = c_binary, [ATEN_RECIPROCAL] = c_reciprocal,
+	[ATEN_EQ] = c_compare, [ATEN_NE] = c_compare, [ATEN_LT] = c_compare, [ATEN_LE] = c_compare,
+	[ATEN_GT] = c_compare, [ATEN_GE] = c_compare, [ATEN_MAX] = c_max, [ATEN_MIN] = c_max,
 	[ATEN_MAX_POOL2D] = c_pool, [ATEN_AVG_POOL2D] = c_pool,
 	[ATEN_ADAPTIVE_AVG_POOL2D] = c_adaptive, [ATEN_ADAPTIVE_MAX_POOL2D] = c_adaptive,
 	[ATEN_MEAN] = c_reduce, [ATEN_SUM] = c_reduce, [ATEN_AMAX] = c_reduce, [ATEN_AMIN] = c_reduce,
@@ -959,6 +1317,10 @@ static canon_fn *const canon[ATEN_COUNT] = {
 	[ATEN_STACK] = c_cat, [ATEN_SELECT] = c_select, [ATEN_SLICE] = c_slice,
 	[ATEN_EXPAND] = c_expand, [ATEN_EXPAND_AS] = c_expand, [ATEN_CONSTANT_PAD_ND] = c_pad,
 	[ATEN_TO] = c_to, [ATEN_TYPE_AS] = c_to, [ATEN_ZEROS] = c_fill, [ATEN_ONES] = c_fill,
+	[ATEN_LSTM] = c_rnn, [ATEN_GRU] = c_rnn, [ATEN_NATIVE_MHA] = c_native_mha,
+	[ATEN_TRANSFORMER_ENCODER_LAYER_FWD] = c_encoder_layer, [ATEN_BADDBMM] = c_baddbmm,
+	[ATEN_WHERE] = c_where, [ATEN_MASKED_FILL] = c_where, [ATEN_MASKED_FILL_] = c_where,
+	[ATEN_EMBEDDING] = c_embedding,
 };
 
 /* The canonicalizer's position is the walker's: handlers insert nodes at c->i. */
@@ -983,6 +1345,61 @@ int canonicalize(struct ir_module *m)
 	return c.changes;
 }
 
+/* Scalar operators still standing after folding compute at run time: SCALAR nodes,
+ * and Bool/Int/Float of a tensor read its one element (ITEM). */
+static void scalar_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
+{
+	(void)b;
+	(void)pos;
+	(void)arg;
+	static const struct { enum aten_id a; enum sop op; } map[] = {
+		{ATEN_ADD, SOP_ADD}, {ATEN_SUB, SOP_SUB}, {ATEN_MUL, SOP_MUL}, {ATEN_DIV, SOP_DIV},
+		{ATEN_FLOORDIV, SOP_FLOORDIV}, {ATEN_FLOOR_DIVIDE, SOP_FLOORDIV},
+		{ATEN_REMAINDER, SOP_MOD}, {ATEN_POW, SOP_POW}, {ATEN_EQ, SOP_EQ}, {ATEN_NE, SOP_NE},
+		{ATEN_LT, SOP_LT}, {ATEN_LE, SOP_LE}, {ATEN_GT, SOP_GT}, {ATEN_GE, SOP_GE},
+		{ATEN_AND, SOP_AND}, {ATEN_OR, SOP_OR}, {ATEN_NOT, SOP_NOT}, {ATEN_NEG, SOP_NEG},
+		{ATEN_INT, SOP_INT}, {ATEN_FLOAT, SOP_FLOAT}, {ATEN_BOOL, SOP_BOOL},
+		{ATEN_NUM_TO_TENSOR, SOP_INT}, {ATEN_SCALAR_IMPLICIT, SOP_FLOAT},
+	};
+	struct ir_node *n = ir_node(m, id);
+	if (n->op != OP_ATEN || n->a.aten.schema < 0)
+		return;
+	enum vkind k = ir_val(m, n->out[0])->kind;
+	if (k != VK_INT && k != VK_FLOAT && k != VK_BOOL)
+		return;
+	enum aten_id a = (enum aten_id)n->a.aten.schema;
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+		if (map[i].a != a)
+			continue;
+		int unary = a == ATEN_NOT || a == ATEN_NEG || a == ATEN_INT || a == ATEN_FLOAT ||
+		            a == ATEN_BOOL || a == ATEN_NUM_TO_TENSOR || a == ATEN_SCALAR_IMPLICIT;
+		int nin = unary ? 1 : 2;
+		for (int j = 0; j < nin; j++) {
+			enum vkind ik = ir_val(m, n->in[j])->kind;
+			if (ik == VK_TENSOR && unary && a != ATEN_NOT && a != ATEN_NEG)
+				continue; /* Bool/Int/Float of a tensor: ITEM below */
+			if (ik != VK_INT && ik != VK_FLOAT && ik != VK_BOOL)
+				return;
+		}
+		if (unary && ir_val(m, n->in[0])->kind == VK_TENSOR) {
+			n->op = OP_ITEM;
+			n->nin = 1;
+			memset(&n->a, 0, sizeof n->a);
+			return;
+		}
+		enum sop op = map[i].op;
+		if (a == ATEN_NUM_TO_TENSOR || a == ATEN_SCALAR_IMPLICIT) { /* identity on scalars */
+			enum vkind ik = ir_val(m, n->in[0])->kind;
+			op = ik == VK_FLOAT ? SOP_FLOAT : ik == VK_BOOL ? SOP_BOOL : SOP_INT;
+		}
+		n->op = OP_SCALAR;
+		n->nin = nin;
+		memset(&n->a, 0, sizeof n->a);
+		n->a.sop.op = op;
+		return;
+	}
+}
+
 /* An ATEN, GETITEM or UNPACK node left after the fixed point cannot be compiled. */
 static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
@@ -997,12 +1414,6 @@ static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 	else if (n->op == OP_ATEN && n->a.aten.schema >= 0)
 		diag_error_soft(m->ctx, n->loc, "operator '%s' could not be evaluated at compile time",
 		                n->a.aten.name);
-	else if (n->op == OP_RAISE)
-		diag_error_soft(m->ctx, n->loc, "the model can raise an exception here at run time; "
-		                "kiln does not compile run-time exceptions yet");
-	else if (n->op == OP_IF || n->op == OP_LOOP)
-		diag_error_soft(m->ctx, n->loc, "'%s' on a value known only at run time: data-dependent "
-		                "control flow is not supported by the C backend yet", op_name(n->op));
 	else if (n->op == OP_GETITEM || n->op == OP_UNPACK)
 		diag_error_soft(m->ctx, n->loc, "'%s' of a value unknown at compile time is not "
 		                "supported", op_name(n->op));
@@ -1010,6 +1421,7 @@ static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 
 void check_canonical(struct ir_module *m)
 {
+	ir_walk(m, ir_main(m)->body, scalar_node, NULL);
 	ir_walk(m, ir_main(m)->body, check_node, NULL);
 	diag_check(m->ctx);
 }

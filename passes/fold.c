@@ -215,6 +215,13 @@ static int fold_logic(struct folder *f, uint32_t id, enum aten_id op)
 			return 0; /* identity of two non-None values is not known at compile time */
 		return fold_bool(f, id, (x == y) == (op == ATEN_IS));
 	}
+	const int64_t *la, *lb;
+	int na, nb;
+	if ((op == ATEN_EQ || op == ATEN_NE) && ir_val(m, n->in[0])->kind == VK_LIST &&
+	    ir_get_ints(m, n->in[0], &la, &na) && ir_get_ints(m, n->in[1], &lb, &nb)) {
+		int eq = na == nb && (na == 0 || memcmp(la, lb, sizeof *la * (size_t)na) == 0);
+		return fold_bool(f, id, eq == (op == ATEN_EQ));   /* size lists: x.size() != [...] */
+	}
 	if (op == ATEN_EQ || op == ATEN_NE) {
 		const struct ir_const *x = ir_const_of(m, n->in[0]), *y = ir_const_of(m, n->in[1]);
 		if (!x || !y || x->kind != CK_STR || y->kind != CK_STR)
@@ -230,6 +237,51 @@ static int fold_logic(struct folder *f, uint32_t id, enum aten_id op)
 	if (!ir_get_int(m, n->in[1], &b))
 		return 0;
 	return fold_bool(f, id, op == ATEN_AND ? a && b : a || b);
+}
+
+static int fold_any_all(struct folder *f, uint32_t id, enum aten_id op, const int64_t *v, int n)
+{
+	int any = 0, all = 1;
+	for (int i = 0; i < n; i++) {
+		any |= v[i] != 0;
+		all &= v[i] != 0;
+	}
+	return fold_bool(f, id, op == ATEN_ANY ? any : all);
+}
+
+/* str(x), len(s), s.find(sub, start, end), sub in s, on constant strings (and devices). */
+static int fold_string(struct folder *f, uint32_t id, enum aten_id op)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	const struct ir_const *a = ir_const_of(m, n->in[0]);
+	const struct ir_const *b = n->nin > 1 ? ir_const_of(m, n->in[1]) : NULL;
+	if (!a || (a->kind != CK_STR && a->kind != CK_DEVICE))
+		return 0;
+	int64_t len = (int64_t)strlen(a->s), start = 0, end = len;
+	if (op == ATEN_LEN)
+		return fold_int(f, id, len);
+	if (op == ATEN_STR) {
+		struct loc loc = n->loc;
+		replace(f, id, 0, here(f, ir_const_str(m, f->b, a->s), loc));
+		kill(f, id);
+		return 1;
+	}
+	if (!b || b->kind != CK_STR)
+		return 0;
+	if (op == ATEN_CONTAINS)   /* __contains__(container, key) */
+		return fold_bool(f, id, strstr(a->s, b->s) != NULL);
+	if (!ir_get_int(m, n->in[2], &start) || !ir_get_int(m, n->in[3], &end))
+		return 0;
+	if (end == -1)             /* TorchScript's default: to the end */
+		end = len;
+	start = start < 0 ? (start + len < 0 ? 0 : start + len) : (start > len ? len : start);
+	end = end < 0 ? (end + len < 0 ? 0 : end + len) : (end > len ? len : end);
+	size_t sub = strlen(b->s);
+	for (int64_t i = start; i + (int64_t)sub <= end; i++)
+		if (strncmp(a->s + i, b->s, sub) == 0)
+			return fold_int(f, id, i);
+	return fold_int(f, id, -1);
 }
 
 static int fold_aten(struct folder *f, uint32_t id)
@@ -266,8 +318,51 @@ static int fold_aten(struct folder *f, uint32_t id)
 		if (fold_logic(f, id, op))
 			return 1;
 		return fold_arith(f, id, op);
-	case ATEN_LEN:
-		return ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
+	case ATEN_LEN: case ATEN_STR: case ATEN_FIND: case ATEN_CONTAINS:
+		if (fold_string(f, id, op))
+			return 1;
+		return op == ATEN_LEN && ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
+	case ATEN_ANY: case ATEN_ALL: {   /* of a list of constant bools */
+		uint32_t d = ir_val(m, n->in[0])->def;
+		if (d == IR_NONE || ir_node(m, d)->op != OP_LIST)
+			return ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_any_all(f, id, op, ints, cnt) : 0;
+		struct ir_node *l = ir_node(m, d);
+		int64_t *v = arena_alloc(&m->ctx->arena, sizeof *v * (size_t)(l->nin + 1));
+		for (int i = 0; i < l->nin; i++)
+			if (!ir_get_int(m, l->in[i], &v[i]))
+				return 0;
+		return fold_any_all(f, id, op, v, l->nin);
+	}
+	case ATEN_IS_GRAD_ENABLED: case ATEN_IS_AUTOCAST_ENABLED: case ATEN_PRIM_IS_CUDA:
+	case ATEN_PRIM_IS_NESTED:
+		return fold_bool(f, id, 0);   /* inference on the CPU, dense tensors */
+	case ATEN_IS_FLOATING_POINT: {
+		enum dtype dt = ir_val(m, n->in[0])->dtype;
+		if (ir_val(m, n->in[0])->kind != VK_TENSOR || dt == DT_UNKNOWN)
+			return 0;
+		return fold_bool(f, id, dt == DT_F32 || dt == DT_F64 || dt == DT_F16 || dt == DT_BF16);
+	}
+	case ATEN_PRIM_DTYPE: {   /* a tensor's dtype, as torch's ScalarType code */
+		struct ir_value *t = ir_val(m, n->in[0]);
+		if (t->kind != VK_TENSOR || t->dtype == DT_UNKNOWN)
+			return 0;
+		return fold_int(f, id, dtype_to_torch(t->dtype));
+	}
+	case ATEN_PRIM_DEVICE: {  /* kiln's code runs on the CPU */
+		struct loc loc = n->loc;
+		uint32_t d = here(f, ir_const_str(m, f->b, "cpu"), loc);
+		ir_val(m, d)->kind = VK_DEVICE;
+		ir_node(m, ir_val(m, d)->def)->a.konst.kind = CK_DEVICE;
+		replace(f, id, 0, d);
+		kill(f, id);
+		return 1;
+	}
+	case ATEN_LIST:           /* list(l): a copy, and lists are values in kiln's SSA */
+		if (ir_val(m, n->in[0])->kind != VK_LIST)
+			return 0;
+		replace(f, id, 0, n->in[0]);
+		kill(f, id);
+		return 1;
 	case ATEN_PRIM_MIN: case ATEN_PRIM_MAX: {
 		int64_t b;
 		if (!ir_get_int(m, n->in[0], &a) || !ir_get_int(m, n->in[1], &b))
@@ -484,6 +579,30 @@ static int fold_loop(struct folder *f, uint32_t id)
 	return 1;
 }
 
+/* from_scalar of a constant: a constant 0-dim tensor. */
+static int fold_from_scalar(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	double x;
+	if (!ir_get_float(m, ir_node(m, id)->in[0], &x))
+		return 0;
+	struct ir_value *o = ir_val(m, ir_node(m, id)->out[0]);
+	enum dtype dt = o->dtype;
+	struct ir_shape s = {.rank = 0};
+	void *data = arena_alloc(&m->ctx->arena, 8);
+	switch (dt) {
+	case DT_F32: *(float *)data = (float)x; break;
+	case DT_F64: *(double *)data = x; break;
+	case DT_I64: *(int64_t *)data = (int64_t)x; break;
+	case DT_I32: *(int32_t *)data = (int32_t)x; break;
+	default: return 0;
+	}
+	struct loc loc = ir_node(m, id)->loc;
+	replace(f, id, 0, here(f, ir_const_tensor(m, f->b, dt, &s, data, NULL), loc));
+	kill(f, id);
+	return 1;
+}
+
 /* The folder's position is the walker's: helpers insert constants at f->i. */
 static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
@@ -496,6 +615,7 @@ static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint
 	case OP_GETITEM: fold_getitem(f, id); break;
 	case OP_UNPACK: fold_unpack(f, id); break;
 	case OP_IF: fold_if(f, id); break;
+	case OP_FROM_SCALAR: fold_from_scalar(f, id); break;
 	case OP_LOOP: fold_loop(f, id); break;
 	default: break;
 	}

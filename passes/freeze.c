@@ -34,6 +34,27 @@ static uint32_t int_list(struct ir_module *m, struct ir_block *b, size_t *pos, s
 	return at(m, b, pos, ir_const_ints(m, b, v, (int)p->u.seq.n));
 }
 
+/* A list or tuple of other constants (the tensors of an RNN's _flat_weights) as a LIST or
+ * TUPLE node of them; IR_NONE if an item is not representable. */
+static uint32_t item_list(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p,
+                          const char *path, struct loc loc)
+{
+	size_t n = p->u.seq.n;
+	uint32_t *items = arena_alloc(&m->ctx->arena, sizeof *items * (n + 1));
+	for (size_t i = 0; i < n; i++) {
+		const char *ip = arena_printf(&m->ctx->arena, "%s.%zu", path, i);
+		items[i] = const_for(m, b, pos, p->u.seq.items[i], ip, loc);
+		if (items[i] == IR_NONE)
+			return IR_NONE;
+	}
+	int list = p->kind == PV_LIST;
+	uint32_t node = ir_add_node(m, b, list ? OP_LIST : OP_TUPLE, items, (int)n, 1);
+	uint32_t v = ir_node(m, node)->out[0];
+	ir_val(m, v)->kind = list ? VK_LIST : VK_TUPLE;
+	ir_val(m, v)->loc = loc;
+	return at(m, b, pos, v);
+}
+
 static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, struct pv *p,
                           const char *path, struct loc loc)
 {
@@ -53,7 +74,8 @@ static uint32_t const_for(struct ir_module *m, struct ir_block *b, size_t *pos, 
 		break;
 	}
 	case PV_LIST: case PV_TUPLE:
-		return int_list(m, b, pos, p);
+		v = int_list(m, b, pos, p);
+		return v != IR_NONE ? v : item_list(m, b, pos, p, path, loc);
 	default: return IR_NONE;
 	}
 	ir_val(m, v)->loc = loc;

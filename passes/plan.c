@@ -1,7 +1,11 @@
 /* plan.c: the memory plan. Decides where every tensor of the entry point lives.
  *
- * Before: the main body is straight-line (no node owns blocks), every tensor has a dtype
- * and a static shape, constants are CK_TENSOR. After:
+ * Before: every tensor has a dtype and a static shape, constants are CK_TENSOR. Control
+ * flow (IF, LOOP) is laid out in program order: a node, then the nodes of its blocks.
+ * A value used inside a loop but defined before it stays live to the loop's end; the
+ * results of an IF and the carried values of a LOOP get buffers of their own (the loop
+ * body's parameters are views of them), written at the end of each branch / iteration.
+ * After:
  *   - block parameters are ST_INPUT, returned values ST_OUTPUT (io_index = position); a
  *     returned value that is an input, a constant or returned twice gets an IDENTITY copy
  *     first, so every output buffer is written by its own node;
@@ -33,12 +37,23 @@ struct region {
 	int64_t offset;   /* result */
 };
 
+/* A use of a value at a position beyond its node's inputs (block results, loop ends). */
+struct extra_use {
+	uint32_t value;
+	int pos;
+};
+
 struct planner {
 	struct ir_module *m;
 	struct ir_block *b;
 	int *first, *last;     /* per value: live range of workspace roots */
 	struct region *reg;    /* regions, in creation order */
 	int nreg;
+	uint32_t *order;       /* node at each position, program order */
+	int *loop_of;          /* per position: the innermost enclosing LOOP's position, or -1 */
+	int *loop_end;         /* per LOOP position: the position of its body's last node */
+	int npos;
+	struct vec extra;      /* struct extra_use */
 };
 
 static int64_t round_up(int64_t n) { return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN; }
@@ -57,16 +72,6 @@ static int64_t value_bytes(struct ir_module *m, uint32_t v)
 		diag_error(m->ctx, val->loc, "tensor %%%u has no static shape and dtype; "
 		           "dynamic shapes are not supported by the planner yet", v);
 	return n * (int64_t)dtype_size(val->dtype);
-}
-
-/* Refuse control flow: the liveness below assumes one straight-line block. */
-static void check_straight_line(struct ir_module *m, struct ir_block *b)
-{
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
-		if (!n->dead && n->nblocks)
-			diag_error(m->ctx, n->loc, "control flow is not supported by the planner yet");
-	}
 }
 
 /* Whether returned value r needs a copy to have a producer of its own. */
@@ -122,6 +127,8 @@ static void drop_old_scratch(struct ir_module *m)
 	}
 }
 
+static void classify_nodes(struct ir_module *m, struct ir_block *b);
+
 /* Storage classes of every tensor of the body (not yet offsets). */
 static void classify(struct ir_module *m, struct ir_block *b)
 {
@@ -135,6 +142,11 @@ static void classify(struct ir_module *m, struct ir_block *b)
 		v->storage = ST_OUTPUT;
 		v->io_index = i;
 	}
+	classify_nodes(m, b);
+}
+
+static void classify_nodes(struct ir_module *m, struct ir_block *b)
+{
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
 		if (n->dead)
@@ -152,6 +164,18 @@ static void classify(struct ir_module *m, struct ir_block *b)
 				v->storage = ST_WORKSPACE;
 			}
 		}
+		for (int k = 0; k < n->nblocks; k++)
+			classify_nodes(m, n->blocks[k]);
+		if (n->op != OP_LOOP)
+			continue;
+		struct ir_block *body = n->blocks[0];   /* carried parameters view the outputs */
+		for (int k = 1; k < body->nparams; k++) {
+			struct ir_value *pv = ir_val(m, body->params[k]);
+			if (pv->kind != VK_TENSOR)
+				continue;
+			pv->storage = ST_ALIAS;
+			pv->alias_of = alias_root(m, n->out[k - 1]);
+		}
 	}
 }
 
@@ -165,30 +189,88 @@ static void add_region(struct planner *p, uint32_t v, int64_t bytes, int first, 
 	r->offset = 0;
 }
 
-/* Live ranges: a workspace root lives from its node to the last use of it or its aliases. */
-static void liveness(struct planner *p, uint32_t *order, int nnodes)
+/* Lay out b's nodes and their blocks in program order. */
+static void layout(struct planner *p, struct ir_block *b, int loop, struct arena *a)
 {
 	struct ir_module *m = p->m;
-	for (int pos = 0; pos < nnodes; pos++) {
-		struct ir_node *n = ir_node(m, order[pos]);
-		for (int j = 0; j < n->nin; j++) {
-			if (!is_tensor(m, n->in[j]))
-				continue;
-			uint32_t r = alias_root(m, n->in[j]);
-			if (ir_val(m, r)->storage == ST_WORKSPACE && p->last[r] < pos)
-				p->last[r] = pos;
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
+		struct ir_node *n = ir_node(m, id);
+		if (n->dead)
+			continue;
+		int pos = p->npos++;
+		p->order[pos] = id;
+		p->loop_of[pos] = loop;
+		for (int k = 0; k < n->nblocks; k++) {
+			layout(p, n->blocks[k], n->op == OP_LOOP ? pos : loop, a);
+			int end = p->npos - 1;
+			struct ir_block *blk = n->blocks[k];
+			for (int r = 0; r < blk->nrets; r++) {   /* results are read at the block's end */
+				struct extra_use u = {blk->rets[r], end};
+				VEC_PUSH(a, &p->extra, struct extra_use, u);
+			}
+			for (int o = 0; o < n->nout; o++) {      /* and written into the node's outputs */
+				struct extra_use u = {n->out[o], end};
+				VEC_PUSH(a, &p->extra, struct extra_use, u);
+			}
 		}
+		if (n->op == OP_LOOP)
+			p->loop_end[pos] = p->npos - 1;
+	}
+}
+
+/* A use at position pos of a value first live at `first` reaches the end of every loop
+ * that encloses pos but not the definition. */
+static int use_reach(struct planner *p, int pos, int first)
+{
+	int reach = pos;
+	for (int l = p->loop_of[pos]; l >= 0; l = p->loop_of[l])
+		if (first < l && p->loop_end[l] > reach)
+			reach = p->loop_end[l];
+	return reach;
+}
+
+static void use(struct planner *p, uint32_t v, int pos)
+{
+	struct ir_module *m = p->m;
+	if (!is_tensor(m, v))
+		return;
+	uint32_t r = alias_root(m, v);
+	if (ir_val(m, r)->storage != ST_WORKSPACE)
+		return;
+	int reach = use_reach(p, pos, p->first[r]);
+	if (p->last[r] < reach)
+		p->last[r] = reach;
+}
+
+/* Live ranges: a workspace root lives from its node to the last use of it or its aliases. */
+static void liveness(struct planner *p)
+{
+	struct ir_module *m = p->m;
+	for (int pos = 0; pos < p->npos; pos++) {
+		struct ir_node *n = ir_node(m, p->order[pos]);
 		for (int j = 0; j < n->nout; j++) {
 			p->first[n->out[j]] = pos;
 			p->last[n->out[j]] = pos;
 		}
 	}
+	for (int pos = 0; pos < p->npos; pos++) {
+		struct ir_node *n = ir_node(m, p->order[pos]);
+		for (int j = 0; j < n->nin; j++)
+			use(p, n->in[j], pos);
+	}
+	for (size_t i = 0; i < p->extra.len; i++) {
+		struct extra_use *u = &VEC_AT(&p->extra, struct extra_use, i);
+		use(p, u->value, u->pos);
+	}
 }
 
 /* One region per workspace tensor, and one per node that needs kernel scratch. */
-static void collect_regions(struct planner *p, uint32_t *order, int nnodes)
+static void collect_regions(struct planner *p)
 {
 	struct ir_module *m = p->m;
+	uint32_t *order = p->order;
+	int nnodes = p->npos;
 	for (int pos = 0; pos < nnodes; pos++) {
 		struct ir_node *n = ir_node(m, order[pos]);
 		for (int j = 0; j < n->nout; j++) {
@@ -292,24 +374,21 @@ static int64_t lower_bound(struct planner *p, int nnodes, struct arena *a)
 
 static void plan_body(struct ir_module *m, struct ir_block *b, struct arena *a)
 {
-	check_straight_line(m, b);
 	own_outputs(m, b);
 	drop_old_scratch(m);
 	classify(m, b);
-	uint32_t *order = arena_alloc(a, sizeof *order * (b->nodes.len + 1));
-	int nnodes = 0;
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
-		if (!ir_node(m, id)->dead)
-			order[nnodes++] = id;
-	}
-	size_t nv = m->values.len;
+	size_t nn = m->nodes.len + 1, nv = m->values.len;
 	struct planner p = {.m = m, .b = b};
+	p.order = arena_alloc(a, sizeof *p.order * nn);
+	p.loop_of = arena_alloc(a, sizeof *p.loop_of * nn);
+	p.loop_end = arena_alloc(a, sizeof *p.loop_end * nn);
+	layout(&p, b, -1, a);
+	int nnodes = p.npos;
 	p.first = arena_alloc(a, sizeof(int) * (nv + 1));
 	p.last = arena_alloc(a, sizeof(int) * (nv + 1));
 	p.reg = arena_alloc(a, sizeof *p.reg * (nv + (size_t)nnodes + 1));
-	liveness(&p, order, nnodes);
-	collect_regions(&p, order, nnodes);
+	liveness(&p);
+	collect_regions(&p);
 	m->workspace_size = pack(&p, a);
 	for (int i = 0; i < p.nreg; i++)
 		ir_val(m, p.reg[i].value)->offset = p.reg[i].offset;

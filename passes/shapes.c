@@ -198,6 +198,71 @@ static void shape_concat(struct shaper *s, struct ir_node *n)
 	set(s, V(s, n->in[0])->dtype, &o);
 }
 
+/* LSTM / GRU: y is [T, B, dirs*H] ([B, T, .] with batch_first); hn (and cn) are
+ * [layers*dirs, B, H], as the initial states must be. */
+static void shape_rnn(struct shaper *s, struct ir_node *n)
+{
+	const struct rnn_attr *a = &n->a.rnn;
+	const struct ir_shape *x = &V(s, n->in[0])->shape;
+	int dirs = a->bidirectional ? 2 : 1, nst = n->op == OP_LSTM ? 2 : 1;
+	if (x->rank != 3)
+		bad(s, "expected a 3-D input, got %s%s", shape_str(s, n->in[0]), "");
+	int64_t b = x->dims[a->batch_first ? 0 : 1], t = x->dims[a->batch_first ? 1 : 0];
+	struct ir_shape st = {.rank = 3, .dims = {(int64_t)a->layers * dirs, b, a->hidden}};
+	for (int k = 1; k <= nst; k++)
+		if (!shape_eq(&V(s, n->in[k])->shape, &st))
+			bad(s, "initial state %s does not match input %s", shape_str(s, n->in[k]),
+			    shape_str(s, n->in[0]));
+	const struct ir_shape *w = &V(s, n->in[1 + nst])->shape;
+	if (w->rank != 2 || w->dims[1] != x->dims[2])
+		bad(s, "input %s does not match weight_ih_l0 %s", shape_str(s, n->in[0]),
+		    shape_str(s, n->in[1 + nst]));
+	struct ir_shape y = {.rank = 3, .dims = {a->batch_first ? b : t, a->batch_first ? t : b,
+	                                         dirs * a->hidden}};
+	enum dtype dt = V(s, n->in[0])->dtype;
+	set(s, dt, &y);
+	for (int k = 1; k < n->nout; k++) {
+		struct ir_value *o = V(s, n->out[k]);
+		o->kind = VK_TENSOR;
+		o->dtype = dt;
+		o->shape = st;
+	}
+}
+
+/* where(cond, a, b): the three shapes broadcast; the result has a's dtype. */
+static void shape_where(struct shaper *s, struct ir_node *n)
+{
+	struct ir_shape o;
+	const struct ir_shape *c = &V(s, n->in[0])->shape;
+	if (V(s, n->in[1])->dtype != V(s, n->in[2])->dtype)
+		bad(s, "operands %s and %s have different element types", shape_str(s, n->in[1]),
+		    shape_str(s, n->in[2]));
+	broadcast(s, n->in[1], n->in[2], &o);
+	struct ir_shape r = {.rank = o.rank > c->rank ? o.rank : c->rank};
+	for (int i = 0; i < r.rank; i++) {
+		int io = i - (r.rank - o.rank), ic = i - (r.rank - c->rank);
+		int64_t d0 = io >= 0 ? o.dims[io] : 1, d1 = ic >= 0 ? c->dims[ic] : 1;
+		if (d0 != d1 && d0 != 1 && d1 != 1)
+			bad(s, "condition %s does not broadcast with %s", shape_str(s, n->in[0]),
+			    shape_str(s, n->in[1]));
+		r.dims[i] = d0 == 1 ? d1 : d0;
+	}
+	set(s, V(s, n->in[1])->dtype, &r);
+}
+
+/* embedding(weight [n, d], indices [...]) -> [..., d] */
+static void shape_embedding(struct shaper *s, struct ir_node *n)
+{
+	const struct ir_shape *w = &V(s, n->in[0])->shape, *ix = &V(s, n->in[1])->shape;
+	enum dtype it = V(s, n->in[1])->dtype;
+	if (w->rank != 2 || (it != DT_I64 && it != DT_I32) || ix->rank + 1 > KILN_MAX_RANK)
+		bad(s, "needs a 2-D weight and integer indices, got %s and %s", shape_str(s, n->in[0]),
+		    shape_str(s, n->in[1]));
+	struct ir_shape o = *ix;
+	o.dims[o.rank++] = w->dims[1];
+	set(s, V(s, n->in[0])->dtype, &o);
+}
+
 static void shape_node(struct shaper *s, struct ir_node *n)
 {
 	struct ir_value *x = V(s, n->in[0]);
@@ -215,6 +280,16 @@ static void shape_node(struct shaper *s, struct ir_node *n)
 		shape_reduce(s, n);
 		return;
 	case OP_CONCAT: shape_concat(s, n); return;
+	case OP_LSTM: case OP_GRU: shape_rnn(s, n); return;
+	case OP_WHERE: shape_where(s, n); return;
+	case OP_EMBEDDING: shape_embedding(s, n); return;
+	case OP_COMPARE:
+		if (x->dtype != V(s, n->in[1])->dtype)
+			bad(s, "operands %s and %s have different element types", shape_str(s, n->in[0]),
+			    shape_str(s, n->in[1]));
+		broadcast(s, n->in[0], n->in[1], &o);
+		set(s, DT_BOOL, &o);
+		return;
 	case OP_BATCHNORM:
 		if (x->shape.rank < 2 || shape_numel(&V(s, n->in[3])->shape) != x->shape.dims[1])
 			bad(s, "input %s does not match running_mean %s", shape_str(s, n->in[0]),
@@ -254,9 +329,69 @@ static void shape_node(struct shaper *s, struct ir_node *n)
 	set(s, x->dtype, &o);
 }
 
+static int typed(struct shaper *s, uint32_t v)
+{
+	struct ir_value *x = V(s, v);
+	return x->kind == VK_TENSOR && x->dtype != DT_UNKNOWN && shape_numel(&x->shape) >= 0;
+}
+
+/* Give v the dtype and shape of from; 1 if v changed. */
+static int copy_type(struct shaper *s, uint32_t v, uint32_t from)
+{
+	struct ir_value *x = V(s, v), *f = V(s, from);
+	if (typed(s, v) || !typed(s, from))
+		return 0;
+	x->kind = VK_TENSOR;
+	x->dtype = f->dtype;
+	x->shape = f->shape;
+	s->changes++;
+	return 1;
+}
+
+/* The tensor results of an IF take their branches' type, which must agree. */
+static void shape_if(struct shaper *s, struct ir_node *n)
+{
+	for (int k = 0; k < n->nout; k++) {
+		uint32_t t = n->blocks[0]->rets[k], e = n->blocks[1]->rets[k];
+		if (V(s, n->out[k])->kind != VK_TENSOR || typed(s, n->out[k]) || !typed(s, t) ||
+		    !typed(s, e))
+			continue;
+		if (V(s, t)->dtype != V(s, e)->dtype || !shape_eq(&V(s, t)->shape, &V(s, e)->shape))
+			bad(s, "its result is %s on one branch and %s on the other; kiln needs one shape "
+			    "on every path", shape_str(s, t), shape_str(s, e));
+		copy_type(s, n->out[k], t);
+	}
+}
+
+/* Loop-carried tensors keep their initial type through every iteration. */
+static void shape_loop(struct shaper *s, struct ir_node *n)
+{
+	struct ir_block *body = n->blocks[0];
+	for (int k = 0; k + 2 < n->nin; k++) {
+		uint32_t init = n->in[2 + k], p = body->params[1 + k], r = body->rets[1 + k];
+		if (V(s, init)->kind != VK_TENSOR)
+			continue;
+		copy_type(s, p, init);
+		copy_type(s, n->out[k], init);
+		if (typed(s, r) && typed(s, init) &&
+		    (V(s, r)->dtype != V(s, init)->dtype || !shape_eq(&V(s, r)->shape, &V(s, init)->shape)))
+			bad(s, "a loop-carried tensor is %s before the loop and %s after an iteration; "
+			    "kiln needs one shape", shape_str(s, init), shape_str(s, r));
+	}
+}
+
 static int ready(struct shaper *s, struct ir_node *n)
 {
+	if (n->op == OP_IF || n->op == OP_LOOP) {
+		if (n->op == OP_IF)
+			shape_if(s, n);
+		else
+			shape_loop(s, n);
+		return 0;
+	}
 	if (n->op == OP_CONST || (op_info[n->op].flags & F_STRUCT) || n->nout < 1)
+		return 0;
+	if (V(s, n->out[0])->kind != VK_TENSOR && V(s, n->out[0])->kind != VK_UNKNOWN)
 		return 0;
 	if (V(s, n->out[0])->dtype != DT_UNKNOWN && V(s, n->out[0])->shape.rank >= 0 &&
 	    n->op != OP_CAST)
@@ -279,10 +414,9 @@ static void shape_walk(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 	(void)pos;
 	struct shaper *s = arg;
 	struct ir_node *n = ir_node(m, id);
-	if (!ready(s, n))
-		return;
 	s->id = id;
-	shape_node(s, n);
+	if (ready(s, n))
+		shape_node(s, n);
 }
 
 int shapes(struct ir_module *m)

@@ -33,11 +33,11 @@ static K_UNUSED void k_unary_run(const struct k_unary *p, const float *x, float 
 	switch (p->op) {
 	case K_UN_RELU: for (i = 0; i < n; i++) y[i] = k_relu(x[i]); break;
 	case K_UN_CLIP: for (i = 0; i < n; i++) y[i] = k_clip(x[i], lo, hi); break;
-	case K_UN_SIGMOID: for (i = 0; i < n; i++) y[i] = k_sigmoid(x[i]); break;
+	case K_UN_SIGMOID: if (y != x) memmove(y, x, (size_t)n * sizeof *y); k_sigmoid_row(y, n, 0); break;
 	case K_UN_TANH: for (i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
 	case K_UN_GELU: for (i = 0; i < n; i++) y[i] = k_gelu(x[i]); break;
 	case K_UN_GELU_TANH: for (i = 0; i < n; i++) y[i] = k_gelu_tanh(x[i]); break;
-	case K_UN_SILU: for (i = 0; i < n; i++) y[i] = k_silu(x[i]); break;
+	case K_UN_SILU: if (y != x) memmove(y, x, (size_t)n * sizeof *y); k_sigmoid_row(y, n, 1); break;
 	case K_UN_HARDSWISH: for (i = 0; i < n; i++) y[i] = k_hardswish(x[i]); break;
 	case K_UN_HARDSIGMOID: for (i = 0; i < n; i++) y[i] = k_hardsigmoid(x[i]); break;
 	case K_UN_LEAKY_RELU: for (i = 0; i < n; i++) y[i] = k_leaky_relu(x[i], al); break;

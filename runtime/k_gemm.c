@@ -1,16 +1,19 @@
 /* kiln runtime: GEMM core, linear, addmm-style gemm, batched matmul. needs: k_base */
 /*
  * Y = A.B with A (i,p) = a[i*rsa + p*csa] and B (p,j) = b[p*rsb + j*csb], so transposes are
- * just strides.  Large products pack A into strips of K_MR rows ([k][K_MR] each) and B into
- * panels of K_NR columns ([k][K_NR] each) in the caller's scratch, then run a K_MR x K_NR
- * register tile over K_KC-deep slices, in parallel over (row block, panel) tiles.  Products
- * with at most K_SMALL_M rows (batch-1 linear) skip packing: dot products or axpys.  So
- * does every product when the caller passes no scratch (NULL): correct but slower.
+ * just strides.  Large products pack B into panels of K_NR columns ([k][K_NR] each) in the
+ * caller's scratch and run a K_MR x K_NR register tile (k_ukr: AVX2/FMA intrinsics when the
+ * compiler targets them, else portable C it vectorizes) over K_KC-deep slices, reading A
+ * in place through its strides: conv and linear weights are never repacked at run time.
+ * Threads share out B's panels (each packs its panel just before using it, so the panel is
+ * still in cache), or (row block, panel) tiles when there are few panels.  The epilogue
+ * (bias, residual, activation) runs on each tile as it is finished.  Products with at most
+ * K_SMALL_M rows (batch-1 linear) skip packing: blocked dot products or axpys.  So does
+ * every product when the caller passes no scratch (NULL): correct but slower.
  */
 #define K_MR 6
 #define K_NR 16
 #define K_KC 256
-#define K_MB 16 /* strips per row block: K_MB * K_MR rows of A stay in L2 */
 #define K_SMALL_M 4
 
 /* Bytes of scratch k_mm needs for an m x n x k product. */
@@ -18,7 +21,7 @@ static K_UNUSED size_t k_mm_scratch(k_idx m, k_idx n, k_idx k)
 {
 	if (m <= K_SMALL_M)
 		return 0;
-	return (size_t)(k_round_up(m, K_MR) * k + k * k_round_up(n, K_NR)) * sizeof(float);
+	return (size_t)(k * k_round_up(n, K_NR)) * sizeof(float);
 }
 
 /* Packs A (m x k) into strips: dst[s*k*K_MR + p*K_MR + r] = A(s*K_MR + r, p), zero padded. */
@@ -39,66 +42,125 @@ static K_UNUSED void k_pack_a(k_idx m, k_idx k, const float *a, k_idx rsa, k_idx
 	}
 }
 
+/* Packs panel j of B (k x n): dst[p*K_NR + l] = B(p, j*K_NR + l), zero padded. */
+static K_UNUSED void k_pack_b_panel(k_idx k, k_idx n, const float *b, k_idx rsb, k_idx csb, k_idx j,
+				    float *dst)
+{
+	k_idx l, p, cols = k_min_idx(K_NR, n - j * K_NR);
+	const float *bj = b + j * K_NR * csb;
+
+	for (p = 0; p < k; p++) {
+		if (csb == 1 && cols == K_NR) {
+			memcpy(dst + p * K_NR, bj + p * rsb, K_NR * sizeof(float));
+			continue;
+		}
+		for (l = 0; l < cols; l++)
+			dst[p * K_NR + l] = bj[p * rsb + l * csb];
+		for (; l < K_NR; l++)
+			dst[p * K_NR + l] = 0.0f;
+	}
+}
+
 /* Packs B (k x n) into panels: dst[j*k*K_NR + p*K_NR + l] = B(p, j*K_NR + l), zero padded. */
 static K_UNUSED void k_pack_b(k_idx k, k_idx n, const float *b, k_idx rsb, k_idx csb, float *dst)
 {
 	k_idx np = (n + K_NR - 1) / K_NR, j;
 
 	K_OMP(omp parallel for schedule(static) if (n * k > K_PAR_MIN))
-	for (j = 0; j < np; j++) {
-		float *d = dst + j * k * K_NR;
-		k_idx l, p, cols = k_min_idx(K_NR, n - j * K_NR);
-		const float *bj = b + j * K_NR * csb;
-		for (p = 0; p < k; p++) {
-			if (csb == 1 && cols == K_NR) {
-				memcpy(d + p * K_NR, bj + p * rsb, K_NR * sizeof(float));
-				continue;
-			}
-			for (l = 0; l < cols; l++)
-				d[p * K_NR + l] = bj[p * rsb + l * csb];
-			for (; l < K_NR; l++)
-				d[p * K_NR + l] = 0.0f;
-		}
-	}
+	for (j = 0; j < np; j++)
+		k_pack_b_panel(k, n, b, rsb, csb, j, dst + j * k * K_NR);
+}
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Threads a parallel region started here would get (1 inside one already, or without OpenMP). */
+static inline K_UNUSED int k_threads(void)
+{
+#ifdef _OPENMP
+	return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+	return 1;
+#endif
 }
 
 /*
- * The register tile: y[0:mr, 0:nr] (=, or += if acc) a[kc][K_MR] . b[kc][K_NR].  Six named
- * accumulator rows and a j loop of constant length let the compiler keep the tile in
- * vector registers.
+ * The micro-kernel: y[0:mr, 0:nr] (=, or += if acc) A[0:mr, 0:kc] . B[0:kc, 0:K_NR], where
+ * A(i,p) = a[i*rsa + p*csa] (packed strips: rsa 1, csa K_MR; a row-major matrix such as conv
+ * weights: rsa = its row length, csa 1) and B's row p is the K_NR floats at b + p*rsb (a
+ * packed panel: rsb K_NR).  Rows past mr read row 0 and are dropped; columns past nr are
+ * computed from B's padding and dropped.
  */
-static K_UNUSED void k_gemm_tile(k_idx kc, const float *K_RESTRICT a, const float *K_RESTRICT b,
-				 float *K_RESTRICT y, k_idx ldy, k_idx mr, k_idx nr, int acc)
+static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx csa,
+			   const float *K_RESTRICT b, k_idx rsb, float *K_RESTRICT y, k_idx ldy, k_idx mr,
+			   k_idx nr, int acc)
 {
-	float t0[K_NR] = { 0 }, t1[K_NR] = { 0 }, t2[K_NR] = { 0 };
-	float t3[K_NR] = { 0 }, t4[K_NR] = { 0 }, t5[K_NR] = { 0 };
+	const float *a0 = a, *a1 = a + (mr > 1) * rsa, *a2 = a + (mr > 2) * 2 * rsa;
+	const float *a3 = a + (mr > 3) * 3 * rsa, *a4 = a + (mr > 4) * 4 * rsa, *a5 = a + (mr > 5) * 5 * rsa;
 	float out[K_MR][K_NR];
-	k_idx i, j, p;
+	k_idx i, j, p, o;
+#if K_AVX2
+	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 
-	for (p = 0; p < kc; p++) {
-		const float *ap = a + p * K_MR, *bp = b + p * K_NR;
-		float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], a4 = ap[4], a5 = ap[5];
-		for (j = 0; j < K_NR; j++) {
-			float bv = bp[j];
-			t0[j] += a0 * bv;
-			t1[j] += a1 * bv;
-			t2[j] += a2 * bv;
-			t3[j] += a3 * bv;
-			t4[j] += a4 * bv;
-			t5[j] += a5 * bv;
-		}
+	for (p = 0, o = 0; p < kc; p++, o += csa, b += rsb) {
+		__m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
+		av = _mm256_broadcast_ss(a0 + o);
+		c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+		av = _mm256_broadcast_ss(a1 + o);
+		c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+		av = _mm256_broadcast_ss(a2 + o);
+		c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+		av = _mm256_broadcast_ss(a3 + o);
+		c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+		av = _mm256_broadcast_ss(a4 + o);
+		c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+		av = _mm256_broadcast_ss(a5 + o);
+		c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
 	}
 	if (mr == K_MR && nr == K_NR) {
-		for (j = 0; j < K_NR; j++) {
-			float *yj = y + j;
-			yj[0 * ldy] = (acc ? yj[0 * ldy] : 0.0f) + t0[j];
-			yj[1 * ldy] = (acc ? yj[1 * ldy] : 0.0f) + t1[j];
-			yj[2 * ldy] = (acc ? yj[2 * ldy] : 0.0f) + t2[j];
-			yj[3 * ldy] = (acc ? yj[3 * ldy] : 0.0f) + t3[j];
-			yj[4 * ldy] = (acc ? yj[4 * ldy] : 0.0f) + t4[j];
-			yj[5 * ldy] = (acc ? yj[5 * ldy] : 0.0f) + t5[j];
+		float *y0 = y, *y1 = y + ldy, *y2 = y + 2 * ldy, *y3 = y + 3 * ldy, *y4 = y + 4 * ldy;
+		float *y5 = y + 5 * ldy;
+		if (acc) {
+			c00 = _mm256_add_ps(c00, _mm256_loadu_ps(y0)), c01 = _mm256_add_ps(c01, _mm256_loadu_ps(y0 + 8));
+			c10 = _mm256_add_ps(c10, _mm256_loadu_ps(y1)), c11 = _mm256_add_ps(c11, _mm256_loadu_ps(y1 + 8));
+			c20 = _mm256_add_ps(c20, _mm256_loadu_ps(y2)), c21 = _mm256_add_ps(c21, _mm256_loadu_ps(y2 + 8));
+			c30 = _mm256_add_ps(c30, _mm256_loadu_ps(y3)), c31 = _mm256_add_ps(c31, _mm256_loadu_ps(y3 + 8));
+			c40 = _mm256_add_ps(c40, _mm256_loadu_ps(y4)), c41 = _mm256_add_ps(c41, _mm256_loadu_ps(y4 + 8));
+			c50 = _mm256_add_ps(c50, _mm256_loadu_ps(y5)), c51 = _mm256_add_ps(c51, _mm256_loadu_ps(y5 + 8));
 		}
+		_mm256_storeu_ps(y0, c00), _mm256_storeu_ps(y0 + 8, c01);
+		_mm256_storeu_ps(y1, c10), _mm256_storeu_ps(y1 + 8, c11);
+		_mm256_storeu_ps(y2, c20), _mm256_storeu_ps(y2 + 8, c21);
+		_mm256_storeu_ps(y3, c30), _mm256_storeu_ps(y3 + 8, c31);
+		_mm256_storeu_ps(y4, c40), _mm256_storeu_ps(y4 + 8, c41);
+		_mm256_storeu_ps(y5, c50), _mm256_storeu_ps(y5 + 8, c51);
 		return;
+	}
+	_mm256_storeu_ps(out[0], c00), _mm256_storeu_ps(out[0] + 8, c01);
+	_mm256_storeu_ps(out[1], c10), _mm256_storeu_ps(out[1] + 8, c11);
+	_mm256_storeu_ps(out[2], c20), _mm256_storeu_ps(out[2] + 8, c21);
+	_mm256_storeu_ps(out[3], c30), _mm256_storeu_ps(out[3] + 8, c31);
+	_mm256_storeu_ps(out[4], c40), _mm256_storeu_ps(out[4] + 8, c41);
+	_mm256_storeu_ps(out[5], c50), _mm256_storeu_ps(out[5] + 8, c51);
+#else
+	/* Six named accumulator rows and a j loop of constant length: the compiler keeps the
+	 * tile in vector registers. */
+	float t0[K_NR] = { 0 }, t1[K_NR] = { 0 }, t2[K_NR] = { 0 };
+	float t3[K_NR] = { 0 }, t4[K_NR] = { 0 }, t5[K_NR] = { 0 };
+
+	for (p = 0, o = 0; p < kc; p++, o += csa, b += rsb) {
+		float v0 = a0[o], v1 = a1[o], v2 = a2[o], v3 = a3[o], v4 = a4[o], v5 = a5[o];
+		for (j = 0; j < K_NR; j++) {
+			float bv = b[j];
+			t0[j] += v0 * bv;
+			t1[j] += v1 * bv;
+			t2[j] += v2 * bv;
+			t3[j] += v3 * bv;
+			t4[j] += v4 * bv;
+			t5[j] += v5 * bv;
+		}
 	}
 	memcpy(out[0], t0, sizeof t0);
 	memcpy(out[1], t1, sizeof t1);
@@ -106,32 +168,165 @@ static K_UNUSED void k_gemm_tile(k_idx kc, const float *K_RESTRICT a, const floa
 	memcpy(out[3], t3, sizeof t3);
 	memcpy(out[4], t4, sizeof t4);
 	memcpy(out[5], t5, sizeof t5);
+#endif
 	for (i = 0; i < mr; i++)
 		for (j = 0; j < nr; j++)
 			y[i * ldy + j] = (acc ? y[i * ldy + j] : 0.0f) + out[i][j];
+}
+
+/* The register tile on packed operands: y[0:mr, 0:nr] (=, or += if acc) a[kc][K_MR] . b[kc][K_NR]. */
+static K_UNUSED void k_gemm_tile(k_idx kc, const float *K_RESTRICT a, const float *K_RESTRICT b,
+				 float *K_RESTRICT y, k_idx ldy, k_idx mr, k_idx nr, int acc)
+{
+	k_ukr(kc, a, 1, K_MR, b, K_NR, y, ldy, mr, nr, acc);
+}
+
+/*
+ * One product for the tile driver k_mm_run: Y (m x n, row stride ldy) = A . B, then the
+ * epilogue e (or none) on each finished tile while it is in L1.  A is read in place through
+ * its strides (no packing: weights are used as they are); B is K_NR-column panels in bp
+ * (panel j at bp + j*k*K_NR, [k][K_NR]), filled by pack(ctx, j, dst) just before use, or
+ * already packed if pack is NULL.
+ */
+struct k_mm_job {
+	k_idx m, n, k;                 /* product sizes */
+	const float *a;                /* A(i,p) = a[(i/K_MR)*sa + (i%K_MR)*rsa + p*csa] */
+	k_idx sa, rsa, csa;            /* a plain matrix has sa = K_MR*rsa; packed strips k*K_MR, 1, K_MR */
+	float *bp;                     /* B's panels */
+	void (*pack)(const void *ctx, k_idx j, float *dst); /* fills panel j, or NULL */
+	const void *ctx;               /* pack's argument */
+	float *y;                      /* Y(i,j) = y[i*ldy + j] */
+	k_idx ldy;
+	const struct k_epi *e;         /* epilogue (c indexed by Y's row and column), or NULL */
+	const float *res;              /* residual with Y's layout (row stride ldy), or NULL */
+};
+
+/* The epilogue on tile rows i0.., columns j0.. of Y.  Full tiles with no activation, relu or
+ * clip (the common conv epilogues) take loops of constant length the compiler vectorizes. */
+static K_UNUSED void k_mm_epi_tile(const struct k_mm_job *g, k_idx i0, k_idx j0, k_idx mr, k_idx nr)
+{
+	struct k_epi e = *g->e;
+	k_idx i, j;
+
+	if (e.c)
+		e.c += j0 * e.c_cs;
+	if (nr == K_NR && (e.act == K_ACT_NONE || e.act == K_ACT_RELU || e.act == K_ACT_CLIP)) {
+		float lo = e.act == K_ACT_NONE ? -INFINITY : e.act == K_ACT_RELU ? 0.0f : e.min;
+		float hi = e.act == K_ACT_CLIP ? e.max : INFINITY;
+#if K_AVX2
+		/* clip as k_clip: lo > v ? lo : v, then hi < v ? hi : v (NaN passes through) */
+		__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), va = _mm256_set1_ps(e.alpha);
+		for (i = i0; i < i0 + mr; i++) {
+			float *yr = g->y + i * g->ldy + j0;
+			const float *rr = g->res ? g->res + i * g->ldy + j0 : NULL;
+			__m256 c0 = _mm256_setzero_ps(), c1 = c0, v0, v1;
+			if (e.c && e.c_cs == 0) {
+				c0 = c1 = _mm256_set1_ps(e.beta * e.c[i * e.c_rs]);
+			} else if (e.c) {
+				float cv[K_NR];
+				for (j = 0; j < K_NR; j++)
+					cv[j] = e.beta * e.c[i * e.c_rs + j * e.c_cs];
+				c0 = _mm256_loadu_ps(cv), c1 = _mm256_loadu_ps(cv + 8);
+			}
+			v0 = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(yr)), c0);
+			v1 = _mm256_add_ps(_mm256_mul_ps(va, _mm256_loadu_ps(yr + 8)), c1);
+			if (rr) {
+				v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr));
+				v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr + 8));
+			}
+			v0 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v0));
+			v1 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v1));
+			_mm256_storeu_ps(yr, v0), _mm256_storeu_ps(yr + 8, v1);
+		}
+		return;
+#endif
+		for (i = i0; i < i0 + mr; i++) {
+			float *yr = g->y + i * g->ldy + j0, cv[K_NR], v;
+			const float *rr = g->res ? g->res + i * g->ldy + j0 : NULL;
+			for (j = 0; j < K_NR; j++)
+				cv[j] = e.c ? e.beta * e.c[i * e.c_rs + j * e.c_cs] : 0.0f;
+			if (rr) {
+				for (j = 0; j < K_NR; j++) {
+					v = (e.alpha * yr[j] + cv[j]) + rr[j];
+					yr[j] = v < lo ? lo : (v > hi ? hi : v);
+				}
+			} else {
+				for (j = 0; j < K_NR; j++) {
+					v = e.alpha * yr[j] + cv[j];
+					yr[j] = v < lo ? lo : (v > hi ? hi : v);
+				}
+			}
+		}
+		return;
+	}
+	for (i = i0; i < i0 + mr; i++)
+		k_epi_row(&e, i, g->y + i * g->ldy + j0, g->res ? g->res + i * g->ldy + j0 : NULL, nr);
+}
+
+/* Strips s0..s1 of panel jp of a job (B's panel packed), K_KC deep at a time. */
+static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_idx s1)
+{
+	const float *b = g->bp + jp * g->k * K_NR;
+	k_idx nr = k_min_idx(K_NR, g->n - jp * K_NR), pc, s;
+	int epi = g->e && (g->e->alpha != 1.0f || g->e->c || g->res || g->e->act != K_ACT_NONE);
+
+	for (pc = 0; pc < g->k; pc += K_KC) {
+		k_idx kc = k_min_idx(K_KC, g->k - pc);
+		for (s = s0; s < s1; s++) {
+			k_idx mr = k_min_idx(K_MR, g->m - s * K_MR);
+			k_ukr(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * K_NR, K_NR,
+			      g->y + s * K_MR * g->ldy + jp * K_NR, g->ldy, mr, nr, pc > 0);
+			if (epi && pc + kc == g->k)
+				k_mm_epi_tile(g, s * K_MR, jp * K_NR, mr, nr);
+		}
+	}
+}
+
+/*
+ * Runs a job.  With enough panels for every thread, each thread packs a panel and runs all
+ * of A over it at once (the panel stays in L1/L2); with few panels (small n), all panels
+ * are packed first and (row block, panel) tiles are shared out instead.
+ */
+static K_UNUSED void k_mm_run(const struct k_mm_job *g)
+{
+	k_idx ns = (g->m + K_MR - 1) / K_MR, np = (g->n + K_NR - 1) / K_NR, jp, t;
+	k_idx flops = g->m * g->n * g->k;
+	int nt = k_threads();
+
+	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN) {
+		K_OMP(omp parallel for schedule(static) if (flops > K_PAR_MIN && np > 1))
+		for (jp = 0; jp < np; jp++) {
+			if (g->pack)
+				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
+			k_mm_panel(g, jp, 0, ns);
+		}
+		return;
+	}
+	if (g->pack) {
+		K_OMP(omp parallel for schedule(static) if (g->n * g->k > K_PAR_MIN))
+		for (jp = 0; jp < np; jp++)
+			g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
+	}
+	{
+		k_idx nb = k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks: >= 4 tiles per thread */
+		k_idx per = (ns + nb - 1) / nb;
+		K_OMP(omp parallel for schedule(static))
+		for (t = 0; t < nb * np; t++) {
+			k_idx b = t / np, s0 = b * per;
+			if (s0 < ns)
+				k_mm_panel(g, t % np, s0, k_min_idx(ns, s0 + per));
+		}
+	}
 }
 
 /* Y (m x n, row stride ldy) = packed A . packed B. */
 static K_UNUSED void k_gemm_packed(k_idx m, k_idx n, k_idx k, const float *ap, const float *bp,
 				   float *y, k_idx ldy)
 {
-	k_idx ns = (m + K_MR - 1) / K_MR, np = (n + K_NR - 1) / K_NR;
-	k_idx nb = (ns + K_MB - 1) / K_MB, pc;
+	struct k_mm_job g = { m, n, k, ap, k * K_MR, 1, K_MR, (float *)(uintptr_t)bp, NULL, NULL, y, ldy,
+			      NULL, NULL };
 
-	for (pc = 0; pc < k; pc += K_KC) {
-		k_idx kc = k_min_idx(K_KC, k - pc), ib, jp;
-		K_OMP(omp parallel for collapse(2) schedule(static) if (m * n * kc > K_PAR_MIN))
-		for (ib = 0; ib < nb; ib++) {
-			for (jp = 0; jp < np; jp++) {
-				k_idx s, send = k_min_idx(ns, (ib + 1) * K_MB);
-				k_idx nr = k_min_idx(K_NR, n - jp * K_NR);
-				for (s = ib * K_MB; s < send; s++)
-					k_gemm_tile(kc, ap + s * k * K_MR + pc * K_MR, bp + jp * k * K_NR + pc * K_NR,
-						    y + s * K_MR * ldy + jp * K_NR, ldy, k_min_idx(K_MR, m - s * K_MR),
-						    nr, pc > 0);
-			}
-		}
-	}
+	k_mm_run(&g);
 }
 
 /* Dot product with 8 independent partial sums, so it vectorizes without -ffast-math. */
@@ -149,6 +344,59 @@ static K_UNUSED float k_dot(const float *K_RESTRICT x, const float *K_RESTRICT w
 	return r;
 }
 
+#if K_AVX2
+static inline K_UNUSED float k_hsum8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+#endif
+
+/* out[r] = x . w[r*ldw ...] for r < 4: four dot products sharing the loads of x. */
+static K_UNUSED void k_dot4(const float *K_RESTRICT x, const float *K_RESTRICT w, k_idx ldw, k_idx n,
+			    float *out)
+{
+	const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
+#if K_AVX2
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
+	k_idx p = 0, l;
+
+	for (; p + 16 <= n; p += 16) {
+		__m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+		s0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w0 + p), s0);
+		u0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w0 + p + 8), u0);
+		s1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w1 + p), s1);
+		u1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w1 + p + 8), u1);
+		s2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w2 + p), s2);
+		u2 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w2 + p + 8), u2);
+		s3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w3 + p), s3);
+		u3 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w3 + p + 8), u3);
+	}
+	for (; p + 8 <= n; p += 8) {
+		__m256 x0 = _mm256_loadu_ps(x + p);
+		s0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w0 + p), s0);
+		s1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w1 + p), s1);
+		s2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w2 + p), s2);
+		s3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w3 + p), s3);
+	}
+	out[0] = k_hsum8(_mm256_add_ps(s0, u0));
+	out[1] = k_hsum8(_mm256_add_ps(s1, u1));
+	out[2] = k_hsum8(_mm256_add_ps(s2, u2));
+	out[3] = k_hsum8(_mm256_add_ps(s3, u3));
+	for (l = 0; l < n - p; l++) {
+		float xv = x[p + l];
+		out[0] += xv * w0[p + l], out[1] += xv * w1[p + l];
+		out[2] += xv * w2[p + l], out[3] += xv * w3[p + l];
+	}
+#else
+	out[0] = k_dot(x, w0, n), out[1] = k_dot(x, w1, n);
+	out[2] = k_dot(x, w2, n), out[3] = k_dot(x, w3, n);
+#endif
+}
+
 /* Few-row product without packing: dots if A's rows and B's columns are contiguous, else axpys. */
 static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx rsa, k_idx csa,
 				const float *b, k_idx rsb, k_idx csb, float *y, k_idx ldy)
@@ -156,10 +404,20 @@ static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx
 	k_idx i, j, p;
 
 	if (csa == 1 && rsb == 1) {
+		k_idx nq = (n + 3) / 4;
 		K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
-		for (j = 0; j < n; j++)
-			for (i = 0; i < m; i++)
-				y[i * ldy + j] = k_dot(a + i * rsa, b + j * csb, k);
+		for (j = 0; j < nq; j++) {
+			float o[4];
+			for (i = 0; i < m; i++) {
+				if (j * 4 + 4 <= n) {
+					k_dot4(a + i * rsa, b + j * 4 * csb, csb, k, o);
+					memcpy(y + i * ldy + j * 4, o, sizeof o);
+					continue;
+				}
+				for (p = j * 4; p < n; p++)
+					y[i * ldy + p] = k_dot(a + i * rsa, b + p * csb, k);
+			}
+		}
 		return;
 	}
 	K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
@@ -181,27 +439,52 @@ static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx
 	}
 }
 
+/* B of a k_mm product, for the panel packer. */
+struct k_mm_b {
+	k_idx k, n;     /* B is k x n */
+	const float *b; /* B(p,j) = b[p*rsb + j*csb] */
+	k_idx rsb, csb;
+};
+
+static K_UNUSED void k_mm_pack(const void *ctx, k_idx j, float *dst)
+{
+	const struct k_mm_b *b = (const struct k_mm_b *)ctx;
+
+	k_pack_b_panel(b->k, b->n, b->b, b->rsb, b->csb, j, dst);
+}
+
+/*
+ * Y (m x n, row stride ldy == n if e) = A . B for strided A and B, then the epilogue e (or
+ * none: NULL); scratch holds k_mm_scratch bytes, or is NULL for the slower unpacked loops.
+ */
+static K_UNUSED void k_mm_epi(k_idx m, k_idx n, k_idx k, const float *a, k_idx rsa, k_idx csa,
+			      const float *b, k_idx rsb, k_idx csb, float *y, k_idx ldy, void *scratch,
+			      const struct k_epi *e)
+{
+	struct k_mm_b bb = { k, n, b, rsb, csb };
+	struct k_mm_job g = { m, n, k, a, K_MR * rsa, rsa, csa, (float *)scratch, k_mm_pack, &bb, y, ldy,
+			      e, e ? e->res : NULL };
+	k_idx i, j;
+
+	if (k == 0 || m <= K_SMALL_M || !scratch) {
+		if (k == 0)
+			for (i = 0; i < m; i++)
+				for (j = 0; j < n; j++) y[i * ldy + j] = 0.0f;
+		else
+			k_mm_small(m, n, k, a, rsa, csa, b, rsb, csb, y, ldy);
+		if (e)
+			k_epilogue(e, y, m, n);
+		return;
+	}
+	k_mm_run(&g);
+}
+
 /* Y (m x n, row stride ldy) = A . B for strided A and B; scratch holds k_mm_scratch bytes, or
  * is NULL for the slower unpacked loops. */
 static K_UNUSED void k_mm(k_idx m, k_idx n, k_idx k, const float *a, k_idx rsa, k_idx csa,
 			  const float *b, k_idx rsb, k_idx csb, float *y, k_idx ldy, void *scratch)
 {
-	float *ap = (float *)scratch, *bp;
-	k_idx i, j;
-
-	if (k == 0) {
-		for (i = 0; i < m; i++)
-			for (j = 0; j < n; j++) y[i * ldy + j] = 0.0f;
-		return;
-	}
-	if (m <= K_SMALL_M || !scratch) {
-		k_mm_small(m, n, k, a, rsa, csa, b, rsb, csb, y, ldy);
-		return;
-	}
-	bp = ap + k_round_up(m, K_MR) * k;
-	k_pack_a(m, k, a, rsa, csa, ap);
-	k_pack_b(k, n, b, rsb, csb, bp);
-	k_gemm_packed(m, n, k, ap, bp, y, ldy);
+	k_mm_epi(m, n, k, a, rsa, csa, b, rsb, csb, y, ldy, scratch, NULL);
 }
 
 /* torch.nn.functional.linear: y[m,n] = x[m,k] . w[n,k]^T + b[n], then residual and activation. */
@@ -220,8 +503,7 @@ static K_UNUSED void k_linear_f32(const struct k_linear *p, const float *x, cons
 {
 	struct k_epi e = { 1.0f, 1.0f, b, 0, 1, p->res, p->act, p->min, p->max, p->slope };
 
-	k_mm(p->m, p->n, p->k, x, p->k, 1, w, 1, p->k, y, p->n, scratch);
-	k_epilogue(&e, y, p->m, p->n);
+	k_mm_epi(p->m, p->n, p->k, x, p->k, 1, w, 1, p->k, y, p->n, scratch, &e);
 }
 
 /*
@@ -250,8 +532,7 @@ static K_UNUSED void k_gemm_f32(const struct k_gemm *p, const float *a, const fl
 	k_idx rsa = p->trans_a ? 1 : p->k, csa = p->trans_a ? p->m : 1;
 	k_idx rsb = p->trans_b ? 1 : p->n, csb = p->trans_b ? p->k : 1;
 
-	k_mm(p->m, p->n, p->k, a, rsa, csa, b, rsb, csb, y, p->n, scratch);
-	k_epilogue(&e, y, p->m, p->n);
+	k_mm_epi(p->m, p->n, p->k, a, rsa, csa, b, rsb, csb, y, p->n, scratch, &e);
 }
 
 /*

@@ -17,6 +17,18 @@ struct k_pool2d {
 	k_idx divisor_override;    /* avg pooling: nonzero replaces the divisor */
 };
 
+/* First o in [0, n) with 0 <= o*s + off, and one past the last with o*s + off < lim. */
+static inline K_UNUSED void k_pool_range(k_idx off, k_idx s, k_idx lim, k_idx n, k_idx *lo, k_idx *hi)
+{
+	k_idx a = off >= 0 ? 0 : (-off + s - 1) / s;
+	k_idx b = lim - 1 - off < 0 ? 0 : (lim - 1 - off) / s + 1;
+
+	*lo = a < n ? a : n;
+	*hi = b < *lo ? *lo : (b < n ? b : n);
+}
+
+/* Row by row: each window tap is a max over a strided run of the output row (in L1), without
+ * branches, so it vectorizes; NaN wins as in PyTorch, whatever the tap order. */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
 {
 	k_idx t, np = p->n * p->c;
@@ -25,25 +37,28 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 	for (t = 0; t < np; t++) {
 		const float *xc = x + t * p->h * p->w;
 		float *yc = y + t * p->oh * p->ow;
-		k_idx oy, ox, ki, kj;
+		k_idx oy, ox, ki, kj, sw = p->stride_w;
 		for (oy = 0; oy < p->oh; oy++) {
-			for (ox = 0; ox < p->ow; ox++) {
-				float m = -INFINITY;
-				for (ki = 0; ki < p->kh; ki++) {
-					k_idx iy = oy * p->stride_h - p->pad_h + ki * p->dil_h;
-					if (iy < 0 || iy >= p->h)
+			float *yr = yc + oy * p->ow;
+			for (ox = 0; ox < p->ow; ox++)
+				yr[ox] = -INFINITY;
+			for (ki = 0; ki < p->kh; ki++) {
+				k_idx iy = oy * p->stride_h - p->pad_h + ki * p->dil_h;
+				const float *xr = xc + iy * p->w;
+				if (iy < 0 || iy >= p->h)
+					continue;
+				for (kj = 0; kj < p->kw; kj++) {
+					k_idx off = kj * p->dil_w - p->pad_w, lo, hi;
+					const float *xs;
+					k_pool_range(off, sw, p->w, p->ow, &lo, &hi);
+					if (hi <= lo)
 						continue;
-					for (kj = 0; kj < p->kw; kj++) {
-						k_idx ix = ox * p->stride_w - p->pad_w + kj * p->dil_w;
-						float v;
-						if (ix < 0 || ix >= p->w)
-							continue;
-						v = xc[iy * p->w + ix];
-						if (v > m || v != v)
-							m = v;
+					xs = xr + lo * sw + off;
+					for (ox = 0; ox < hi - lo; ox++) {
+						float v = xs[ox * sw], m = yr[lo + ox];
+						yr[lo + ox] = (v > m || v != v) ? v : m;
 					}
 				}
-				yc[oy * p->ow + ox] = m;
 			}
 		}
 	}

@@ -11,6 +11,9 @@ set(KILN_RUNTIME_FILES
   runtime/k_softmax.c
   runtime/k_reduce.c
   runtime/k_copy.c
+  runtime/k_cmp.c
+  runtime/k_rnn.c
+  runtime/k_index.c
   runtime/k_npy.c
 )
 set(KILN_RUNTIME_EMBED_C ${CMAKE_BINARY_DIR}/runtime_embed.c)

@@ -35,6 +35,7 @@
 #include "runtime/k_gemm.c"
 #include "runtime/k_conv.c"
 #include "runtime/k_reduce.c"
+#include "runtime/k_rnn.c"
 
 #define TEXT_LIMIT 4096  /* tensors up to this many elements are written as literal lists */
 
@@ -49,9 +50,13 @@ struct emitter {
 	int uses_ws, uses_in, uses_out;
 	const char *lo, *up;    /* model name as given, and upper-cased */
 	const char **in_names, **out_names;   /* C names of the inputs and outputs */
+	struct vec scalars;     /* uint32_t: scalar values that get a C variable */
+	struct vec messages;    /* const char *: RAISE messages; status = index + 1 */
 };
 
 typedef void (*emit_fn)(struct emitter *e, uint32_t id, struct ir_node *n);
+
+static void emit_nodes(struct emitter *e, struct ir_block *b);
 
 /* ---- small helpers ---- */
 
@@ -366,7 +371,10 @@ static int all_static(struct ir_module *m, struct ir_node *n)
 	for (int i = 0; i < n->nin; i++)
 		if (n->in[i] != IR_NONE && shape_numel(&ir_val(m, n->in[i])->shape) < 0)
 			return 0;
-	return n->nout == 1 && shape_numel(&ir_val(m, n->out[0])->shape) >= 0;
+	for (int i = 0; i < n->nout; i++)
+		if (shape_numel(&ir_val(m, n->out[i])->shape) < 0)
+			return 0;
+	return n->nout >= 1;
 }
 
 static int64_t conv_scratch(struct ir_module *m, struct ir_node *n)
@@ -404,11 +412,33 @@ static int64_t reduce_scratch(struct ir_module *m, struct ir_node *n)
 	return reduce_params(m, n, reduce_ops[n->op]).bytes;
 }
 
+/* LSTM / GRU parameters from the input shape and the node's attributes. */
+static struct k_rnn rnn_params(struct ir_module *m, struct ir_node *n)
+{
+	const struct ir_shape *x = &ir_val(m, n->in[0])->shape;
+	const struct rnn_attr *a = &n->a.rnn;
+	struct k_rnn p = {
+		.seq = x->dims[a->batch_first ? 1 : 0], .batch = x->dims[a->batch_first ? 0 : 1],
+		.input = x->dims[2], .hidden = a->hidden, .layers = a->layers,
+		.dirs = a->bidirectional ? 2 : 1, .batch_first = a->batch_first,
+		.has_biases = a->has_biases,
+	};
+	return p;
+}
+
+static int64_t rnn_scratch(struct ir_module *m, struct ir_node *n)
+{
+	if (ir_val(m, n->in[0])->shape.rank != 3)
+		return 0;
+	struct k_rnn p = rnn_params(m, n);
+	return (int64_t)k_rnn_scratch(&p, n->op == OP_LSTM ? 4 : 3);
+}
+
 static const scratch_fn scratch_size[OP_COUNT] = {
 	[OP_CONV2D] = conv_scratch, [OP_LINEAR] = linear_scratch, [OP_GEMM] = gemm_scratch,
 	[OP_MATMUL] = matmul_scratch, [OP_REDUCE_MEAN] = reduce_scratch,
 	[OP_REDUCE_SUM] = reduce_scratch, [OP_REDUCE_MAX] = reduce_scratch,
-	[OP_REDUCE_MIN] = reduce_scratch,
+	[OP_REDUCE_MIN] = reduce_scratch, [OP_LSTM] = rnn_scratch, [OP_GRU] = rnn_scratch,
 };
 
 int64_t emit_c_scratch_size(struct ir_module *m, uint32_t node)
@@ -919,9 +949,270 @@ static void emit_cast(struct emitter *e, uint32_t id, struct ir_node *n)
 	        ref(e, n->out[0]));
 }
 
+/* ---- scalars and control flow ---- */
+
+static int is_tensor_kind(enum vkind k) { return k == VK_TENSOR; }
+
+static const char *scalar_c_type(enum vkind k)
+{
+	return k == VK_FLOAT ? "double" : k == VK_BOOL ? "int" : "int64_t";
+}
+
+/* A scalar as C: a literal for constants, else its variable. */
+static const char *sref(struct emitter *e, uint32_t v)
+{
+	const struct ir_const *c = ir_const_of(e->m, v);
+	struct arena *a = &e->ctx->arena;
+	if (c && (c->kind == CK_INT))
+		return c->i == INT64_MIN ? "INT64_MIN" : arena_printf(a, "INT64_C(%" PRId64 ")", c->i);
+	if (c && c->kind == CK_BOOL)
+		return c->i ? "1" : "0";
+	if (c && c->kind == CK_FLOAT) {
+		if (c->f != c->f)
+			return "(double)NAN";
+		if (c->f == 1.0 / 0.0 || c->f == -1.0 / 0.0)
+			return c->f > 0 ? "(double)INFINITY" : "(-(double)INFINITY)";
+		return arena_printf(a, "%.17g", c->f);
+	}
+	KILN_ASSERT(e->expr[v]);
+	e->used[v] = 1;
+	return e->expr[v];
+}
+
+/* dst = src, for a tensor (a copy unless both are the same bytes) or a scalar. */
+static void put_assign(struct emitter *e, uint32_t dst, uint32_t src)
+{
+	struct ir_module *m = e->m;
+	if (!is_tensor_kind(val(e, dst)->kind)) {
+		fprintf(e->f, "\t%s = %s;\n", sref(e, dst), sref(e, src));
+		return;
+	}
+	uint32_t a = dst, b = src;
+	while (val(e, a)->storage == ST_ALIAS)
+		a = val(e, a)->alias_of;
+	while (val(e, b)->storage == ST_ALIAS)
+		b = val(e, b)->alias_of;
+	if (a == b)
+		return;
+	fprintf(e->f, "\tmemcpy(%s, %s, %" PRId64 ");\n", ref(e, dst), ref(e, src),
+	        numel(e, src) * (int64_t)dtype_size(ir_val(m, src)->dtype));
+}
+
+static void emit_if(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	fprintf(e->f, "\tif (%s) {\n", sref(e, n->in[0]));
+	for (int k = 0; k < 2; k++) {
+		struct ir_block *b = n->blocks[k];
+		emit_nodes(e, b);
+		for (int o = 0; o < n->nout; o++)
+			put_assign(e, n->out[o], b->rets[o]);
+		fputs(k ? "\t}\n" : "\t} else {\n", e->f);
+	}
+}
+
+static void emit_loop(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	struct ir_block *body = n->blocks[0];
+	int nc = n->nin - 2;
+	for (int k = 0; k < nc; k++)
+		put_assign(e, n->out[k], n->in[2 + k]);
+	for (int k = 0; k < nc; k++) {
+		uint32_t r = body->rets[1 + k];
+		for (int j = 0; j < nc; j++)
+			if (j != k && r == body->params[1 + j] && is_tensor_kind(val(e, r)->kind)) {
+				refuse(e, n, "loop-carried tensors that swap places");
+				return;
+			}
+	}
+	const char *i = e->expr[body->params[0]];
+	fprintf(e->f, "\t{\n\tint64_t %s;\n\tint c%u = %s;\n", i, id, sref(e, n->in[1]));
+	fprintf(e->f, "\tfor (%s = 0; c%u && %s < %s; %s++) {\n", i, id, i, sref(e, n->in[0]), i);
+	emit_nodes(e, body);
+	fprintf(e->f, "\tc%u = %s;\n", id, sref(e, body->rets[0]));
+	for (int k = 0; k < nc; k++)   /* scalars through temporaries: they may swap */
+		if (!is_tensor_kind(val(e, n->out[k])->kind))
+			fprintf(e->f, "\t%s n%u_%d = %s;\n", scalar_c_type(val(e, n->out[k])->kind), id, k,
+			        sref(e, body->rets[1 + k]));
+	for (int k = 0; k < nc; k++) {
+		if (is_tensor_kind(val(e, n->out[k])->kind))
+			put_assign(e, n->out[k], body->rets[1 + k]);
+		else
+			fprintf(e->f, "\t%s = n%u_%d;\n", sref(e, n->out[k]), id, k);
+	}
+	fputs("\t}\n\t}\n", e->f);
+}
+
+/* An exception the model raises: the run function returns its message's number. */
+static void emit_raise(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	const struct ir_const *c = n->nin ? ir_const_of(e->m, n->in[0]) : NULL;
+	const char *msg = c && c->kind == CK_STR ? c->s : "exception";
+	VEC_PUSH(&e->ctx->arena, &e->messages, const char *, msg);
+	fprintf(e->f, "\treturn %zu; /* ", e->messages.len);
+	put_comment_text(e->f, msg);
+	fputs(" */\n", e->f);
+}
+
+static void emit_scalar(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	const char *a = sref(e, n->in[0]), *b = n->nin > 1 ? sref(e, n->in[1]) : "";
+	int ints = val(e, n->out[0])->kind == VK_INT;
+	const char *r;
+	struct arena *ar = &e->ctx->arena;
+	switch (n->a.sop.op) {
+	case SOP_ADD: r = arena_printf(ar, "%s + %s", a, b); break;
+	case SOP_SUB: r = arena_printf(ar, "%s - %s", a, b); break;
+	case SOP_MUL: r = arena_printf(ar, "%s * %s", a, b); break;
+	case SOP_DIV: r = arena_printf(ar, "(double)%s / (double)%s", a, b); break;
+	case SOP_FLOORDIV:
+		r = ints ? arena_printf(ar, "k_floordiv_i64(%s, %s)", a, b)
+		         : arena_printf(ar, "floor((double)%s / (double)%s)", a, b);
+		break;
+	case SOP_MOD:
+		r = ints ? arena_printf(ar, "k_mod_i64(%s, %s)", a, b)
+		         : arena_printf(ar, "k_mod_f64(%s, %s)", a, b);
+		break;
+	case SOP_POW: r = arena_printf(ar, "pow((double)%s, (double)%s)", a, b); break;
+	case SOP_EQ: r = arena_printf(ar, "%s == %s", a, b); break;
+	case SOP_NE: r = arena_printf(ar, "%s != %s", a, b); break;
+	case SOP_LT: r = arena_printf(ar, "%s < %s", a, b); break;
+	case SOP_LE: r = arena_printf(ar, "%s <= %s", a, b); break;
+	case SOP_GT: r = arena_printf(ar, "%s > %s", a, b); break;
+	case SOP_GE: r = arena_printf(ar, "%s >= %s", a, b); break;
+	case SOP_AND: r = arena_printf(ar, "%s && %s", a, b); break;
+	case SOP_OR: r = arena_printf(ar, "%s || %s", a, b); break;
+	case SOP_NOT: r = arena_printf(ar, "!%s", a); break;
+	case SOP_NEG: r = arena_printf(ar, "-%s", a); break;
+	case SOP_INT: r = arena_printf(ar, "(int64_t)%s", a); break;
+	case SOP_FLOAT: r = arena_printf(ar, "(double)%s", a); break;
+	case SOP_BOOL: r = arena_printf(ar, "%s != 0", a); break;
+	default: unreachable();
+	}
+	need(e, "k_cmp");
+	fprintf(e->f, "\t%s = (%s)(%s);\n", sref(e, n->out[0]),
+	        scalar_c_type(val(e, n->out[0])->kind), r);
+}
+
+static void emit_item(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	if (numel(e, n->in[0]) != 1) {
+		refuse(e, n, "only a one-element tensor converts to a number");
+		return;
+	}
+	enum vkind k = val(e, n->out[0])->kind;
+	fprintf(e->f, "\t%s = (%s)(%s[0]%s);\n", sref(e, n->out[0]), scalar_c_type(k),
+	        ref(e, n->in[0]), k == VK_BOOL ? " != 0" : "");
+}
+
+static void emit_from_scalar(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	const char *ct = dtype_c_type(val(e, n->out[0])->dtype);
+	fprintf(e->f, "\t%s[0] = (%s)%s;\n", ref(e, n->out[0]), ct, sref(e, n->in[0]));
+}
+
+static void emit_compare(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	(void)id;
+	static const char *const names[SOP_COUNT] = {
+		[SOP_EQ] = "K_CMP_EQ", [SOP_NE] = "K_CMP_NE", [SOP_LT] = "K_CMP_LT",
+		[SOP_LE] = "K_CMP_LE", [SOP_GT] = "K_CMP_GT", [SOP_GE] = "K_CMP_GE",
+	};
+	const struct ir_shape *y = shape_of(e, n->out[0]);
+	int64_t sa[KILN_MAX_RANK], sb[KILN_MAX_RANK];
+	if (val(e, n->in[0])->dtype != DT_F32 || val(e, n->in[1])->dtype != DT_F32 ||
+	    !names[n->a.sop.op]) {
+		refuse(e, n, "comparisons are compiled for f32 tensors");
+		return;
+	}
+	if (!broadcast_strides(shape_of(e, n->in[0]), y, sa) ||
+	    !broadcast_strides(shape_of(e, n->in[1]), y, sb)) {
+		refuse(e, n, "operand shapes do not broadcast to the output shape");
+		return;
+	}
+	need(e, "k_cmp");
+	fprintf(e->f, "\tk_compare_f32(&(struct k_compare){.op = %s, .rank = %d", names[n->a.sop.op],
+	        y->rank);
+	if (y->rank)
+		fprintf(e->f, ", .dims = %s, .a_strides = %s, .b_strides = %s",
+		        ilist(e, y->dims, y->rank), ilist(e, sa, y->rank), ilist(e, sb, y->rank));
+	fprintf(e->f, "}, %s, %s, %s);\n", ref(e, n->in[0]), ref(e, n->in[1]), ref(e, n->out[0]));
+}
+
+/* LSTM / GRU: one call; the weights as an array of pointers in PyTorch's flat order. */
+static void emit_rnn(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	if (!all_f32(e, n) || !rank_is(e, n, n->in[0], 3, 3))
+		return;
+	struct k_rnn p = rnn_params(e->m, n);
+	int lstm = n->op == OP_LSTM, first_w = lstm ? 3 : 2;
+	need(e, "k_rnn");
+	fprintf(e->f, "\tk_%s_f32(&(struct k_rnn){.seq = %" PRId64 ", .batch = %" PRId64
+	        ", .input = %" PRId64 ", .hidden = %" PRId64 ", .layers = %d, .dirs = %d"
+	        ", .batch_first = %d, .has_biases = %d},\n\t\t%s, %s, ",
+	        lstm ? "lstm" : "gru", p.seq, p.batch, p.input, p.hidden, p.layers, p.dirs,
+	        p.batch_first, p.has_biases, ref(e, n->in[0]), ref(e, n->in[1]));
+	if (lstm)
+		fprintf(e->f, "%s, ", ref(e, n->in[2]));
+	fputs("(const float *const[]){", e->f);
+	for (int i = first_w; i < n->nin; i++)
+		fprintf(e->f, "%s%s", i > first_w ? ", " : "", ref(e, n->in[i]));
+	fputs("},\n\t\t", e->f);
+	for (int i = 0; i < n->nout; i++)
+		fprintf(e->f, "%s, ", ref(e, n->out[i]));
+	fprintf(e->f, "%s);\n", scratch_arg(e, id));
+}
+
+/* where(cond, a, b): each operand broadcast by its own strides. */
+static void emit_where(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	const struct ir_shape *y = shape_of(e, n->out[0]);
+	int64_t sc[KILN_MAX_RANK], sa[KILN_MAX_RANK], sb[KILN_MAX_RANK];
+	enum dtype ct = val(e, n->in[0])->dtype;
+	if ((ct != DT_BOOL && ct != DT_U8) || val(e, n->in[1])->dtype != DT_F32 ||
+	    val(e, n->in[2])->dtype != DT_F32) {
+		refuse(e, n, "needs a bool condition and float32 values");
+		return;
+	}
+	if (!broadcast_strides(shape_of(e, n->in[0]), y, sc) ||
+	    !broadcast_strides(shape_of(e, n->in[1]), y, sa) ||
+	    !broadcast_strides(shape_of(e, n->in[2]), y, sb)) {
+		refuse(e, n, "operand shapes do not broadcast to the output shape");
+		return;
+	}
+	need(e, "k_index");
+	fprintf(e->f, "\tk_where_f32(&(struct k_where){.rank = %d", y->rank);
+	if (y->rank)
+		fprintf(e->f, ", .dims = %s, .c_strides = %s, .a_strides = %s, .b_strides = %s",
+		        ilist(e, y->dims, y->rank), ilist(e, sc, y->rank), ilist(e, sa, y->rank),
+		        ilist(e, sb, y->rank));
+	fprintf(e->f, "}, (const unsigned char *)%s, %s, %s, %s);\n", ref(e, n->in[0]),
+	        ref(e, n->in[1]), ref(e, n->in[2]), ref(e, n->out[0]));
+}
+
+/* embedding(weight, indices): one row copy per index. */
+static void emit_embedding(struct emitter *e, uint32_t id, struct ir_node *n)
+{
+	const struct ir_shape *w = shape_of(e, n->in[0]);
+	if (val(e, n->in[0])->dtype != DT_F32 || val(e, n->in[1])->dtype != DT_I64 || w->rank != 2) {
+		refuse(e, n, "needs a 2-D float32 table and int64 indices");
+		return;
+	}
+	need(e, "k_index");
+	fprintf(e->f, "\tk_embedding_f32(&(struct k_embedding){.rows = %" PRId64 ", .dim = %" PRId64
+	        ", .count = %" PRId64 "}, %s, %s, %s);\n", w->dims[0], w->dims[1],
+	        numel(e, n->in[1]), ref(e, n->in[0]), ref(e, n->in[1]), ref(e, n->out[0]));
+}
+
 /* Per-op emitters (STYLE K18). CONST needs none: weights are written on their own. */
 static const emit_fn emit_c_op[OP_COUNT] = {
-	[OP_IDENTITY] = emit_view, [OP_RESHAPE] = emit_view,
+	[OP_IDENTITY] = emit_view, [OP_RESHAPE] = emit_view, [OP_IF] = emit_if, [OP_LOOP] = emit_loop,
+	[OP_RAISE] = emit_raise, [OP_SCALAR] = emit_scalar, [OP_ITEM] = emit_item,
+	[OP_COMPARE] = emit_compare, [OP_FROM_SCALAR] = emit_from_scalar,
 	[OP_CONV2D] = emit_conv2d, [OP_LINEAR] = emit_linear, [OP_MATMUL] = emit_matmul,
 	[OP_GEMM] = emit_gemm, [OP_BATCHNORM] = emit_batchnorm, [OP_LAYERNORM] = emit_layernorm,
 	[OP_RELU] = emit_unary, [OP_CLIP] = emit_unary, [OP_SIGMOID] = emit_unary,
@@ -939,6 +1230,8 @@ static const emit_fn emit_c_op[OP_COUNT] = {
 	[OP_REDUCE_MAX] = emit_reduce, [OP_REDUCE_MIN] = emit_reduce,
 	[OP_PERMUTE] = emit_permute, [OP_SLICE] = emit_slice, [OP_CONCAT] = emit_concat,
 	[OP_EXPAND] = emit_expand, [OP_PAD] = emit_pad, [OP_CAST] = emit_cast,
+	[OP_LSTM] = emit_rnn, [OP_GRU] = emit_rnn, [OP_WHERE] = emit_where,
+	[OP_EMBEDDING] = emit_embedding,
 };
 
 int emit_c_has_op(enum op op) { return op < OP_COUNT && emit_c_op[op] != NULL; }
@@ -994,6 +1287,50 @@ static const char *upper(struct arena *a, const char *s)
 	return r;
 }
 
+/* C expressions of the values defined in b and its blocks: weights, workspace tensors
+ * and views, scalar variables (s12), loop counters (i12). */
+static void name_block(struct emitter *e, struct ir_block *b, struct arena *a, const char **wn,
+                       int *nw)
+{
+	struct ir_module *m = e->m;
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		if (n->dead)
+			continue;
+		for (int j = 0; j < n->nout; j++) {
+			uint32_t v = n->out[j];
+			struct ir_value *x = ir_val(m, v);
+			if (x->storage == ST_CONST) {
+				const char *s = sanitize(a, n->a.konst.name ? n->a.konst.name
+				                                            : arena_printf(a, "const_%u", v), "w_");
+				s = unique(a, wn, nw, s);
+				int blob = shape_numel(&x->shape) > TEXT_LIMIT ||
+				           (x->dtype != DT_F32 && x->dtype != DT_I64);
+				e->expr[v] = blob ? arena_printf(a, "%s.v", s) : s;
+			} else if (x->storage == ST_WORKSPACE || x->storage == ST_ALIAS) {
+				e->expr[v] = arena_printf(a, "t%u", v);
+			} else if (n->op != OP_CONST && (x->kind == VK_INT || x->kind == VK_FLOAT ||
+			                                 x->kind == VK_BOOL)) {
+				e->expr[v] = arena_printf(a, "s%u", v);
+				VEC_PUSH(a, &e->scalars, uint32_t, v);
+			}
+		}
+		for (int k = 0; k < n->nblocks; k++) {
+			struct ir_block *blk = n->blocks[k];
+			if (n->op == OP_LOOP) {
+				e->expr[blk->params[0]] = arena_printf(a, "i%u", blk->params[0]);
+				for (int p = 1; p < blk->nparams; p++) {
+					struct ir_value *pv = ir_val(m, blk->params[p]);
+					e->expr[blk->params[p]] = pv->storage == ST_ALIAS
+					                          ? arena_printf(a, "t%u", blk->params[p])
+					                          : e->expr[n->out[p - 1]];
+				}
+			}
+			name_block(e, blk, a, wn, nw);
+		}
+	}
+}
+
 /* Names of inputs, outputs and weights, and every value's C expression. */
 static void name_values(struct emitter *e, struct ir_block *b, struct arena *a)
 {
@@ -1014,27 +1351,9 @@ static void name_values(struct emitter *e, struct ir_block *b, struct arena *a)
 		e->out_names[i] = unique(a, io, &nio, nm);
 		e->expr[b->rets[i]] = arena_printf(a, "out->%s", e->out_names[i]);
 	}
-	const char **wn = arena_alloc(a, sizeof *wn * (b->nodes.len + 1));
+	const char **wn = arena_alloc(a, sizeof *wn * (m->nodes.len + 1));
 	int nw = 0;
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
-		if (n->dead)
-			continue;
-		for (int j = 0; j < n->nout; j++) {
-			uint32_t v = n->out[j];
-			struct ir_value *x = ir_val(m, v);
-			if (x->storage == ST_CONST) {
-				const char *s = sanitize(a, n->a.konst.name ? n->a.konst.name
-				                                            : arena_printf(a, "const_%u", v), "w_");
-				s = unique(a, wn, &nw, s);
-				int blob = shape_numel(&x->shape) > TEXT_LIMIT ||
-				           (x->dtype != DT_F32 && x->dtype != DT_I64);
-				e->expr[v] = blob ? arena_printf(a, "%s.v", s) : s;
-			} else if (x->storage == ST_WORKSPACE || x->storage == ST_ALIAS) {
-				e->expr[v] = arena_printf(a, "t%u", v);
-			}
-		}
-	}
+	name_block(e, b, a, wn, &nw);
 }
 
 /* ---- the .h ---- */
@@ -1102,9 +1421,12 @@ static void write_header(struct emitter *e, FILE *f, struct ir_block *b)
 	if (!b->nrets)
 		fputs("\tchar unused; /* the model has no outputs */\n", f);
 	fprintf(f, "};\n\n/* Runs the model. workspace: KILN_%s_WORKSPACE_SIZE bytes, 64-byte aligned,"
-	        " not shared\n * with a concurrent call. Reentrant, no allocation. Returns 0. */\n"
+	        " not shared\n * with a concurrent call. Reentrant, no allocation. Returns 0, or the"
+	        " number of the\n * exception the model raised (kiln_%s_error names it). */\n"
 	        "int kiln_%s_run(const struct kiln_%s_inputs *in, struct kiln_%s_outputs *out,"
-	        " void *workspace);\n\n#endif\n", e->up, e->lo, e->lo, e->lo);
+	        " void *workspace);\n\n/* The message of a status kiln_%s_run returned. */\n"
+	        "const char *kiln_%s_error(int status);\n\n#endif\n", e->up, e->lo, e->lo, e->lo,
+	        e->lo, e->lo, e->lo);
 }
 
 /* ---- weights ---- */
@@ -1169,13 +1491,30 @@ static void put_blob(FILE *f, const char *name, enum dtype dt, const unsigned ch
 	fputs("\"\n};\n", f);
 }
 
+/* The CONST nodes of b and its blocks, in program order. */
+static void collect_consts(struct emitter *e, struct ir_block *b, struct vec *out)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
+		struct ir_node *n = ir_node(e->m, id);
+		if (n->dead)
+			continue;
+		if (n->op == OP_CONST)
+			VEC_PUSH(&e->ctx->arena, out, uint32_t, id);
+		for (int k = 0; k < n->nblocks; k++)
+			collect_consts(e, n->blocks[k], out);
+	}
+}
+
 static void write_weights(struct emitter *e, FILE *f, struct ir_block *b)
 {
 	struct ir_module *m = e->m;
 	int any = 0;
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
-		if (n->dead || n->op != OP_CONST || !e->used[n->out[0]])
+	struct vec consts = {0};
+	collect_consts(e, b, &consts);
+	for (size_t i = 0; i < consts.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&consts, uint32_t, i));
+		if (!e->used[n->out[0]])
 			continue;
 		struct ir_value *x = ir_val(m, n->out[0]);
 		int64_t cnt = shape_numel(&x->shape);
@@ -1266,6 +1605,11 @@ static void put_decls(struct emitter *e, FILE *f)
 			fprintf(f, ", a view of %%%u", x->alias_of);
 		fputs(" */\n", f);
 	}
+	for (size_t i = 0; i < e->scalars.len; i++) {
+		uint32_t v = VEC_AT(&e->scalars, uint32_t, i);
+		fprintf(f, "\t%s s%u = 0; /* %%%u */\n\t(void)s%u;\n",
+		        scalar_c_type(ir_val(m, v)->kind), v, v, v);
+	}
 }
 
 static void write_run(struct emitter *e, FILE *f, const char *body)
@@ -1283,6 +1627,24 @@ static void write_run(struct emitter *e, FILE *f, const char *body)
 		fputs("\t(void)out;\n", f);
 	fputs(body, f);
 	fputs("\treturn 0;\n}\n", f);
+	fprintf(f, "\nconst char *kiln_%s_error(int status)\n{\n\tstatic const char *const "
+	        "messages[] = {\n\t\t\"no error\",\n", e->lo);
+	for (size_t i = 0; i < e->messages.len; i++) {
+		const char *msg = VEC_AT(&e->messages, const char *, i);
+		fputs("\t\t\"", f);
+		for (const char *c = msg; *c; c++) {
+			unsigned char ch = (unsigned char)*c;
+			if (ch == '"' || ch == '\\')
+				fprintf(f, "\\%c", ch);
+			else if (ch < 32 || ch >= 127)
+				fprintf(f, "\\%03o", ch);
+			else
+				fputc(ch, f);
+		}
+		fputs("\",\n", f);
+	}
+	fputs("\t};\n\tif (status < 0 || status >= (int)(sizeof messages / sizeof *messages))\n"
+	      "\t\treturn \"unknown status\";\n\treturn messages[status];\n}\n", f);
 }
 
 /* ---- main() ---- */
@@ -1401,7 +1763,7 @@ static const char main_text[] =
 	"\t\t\tprintf(\"latency_ms median=%.3f min=%.3f\\n\", bench % 2 ? t[bench / 2] : (t[bench / 2 - 1] + t[bench / 2]) / 2, t[0]);\n"
 	"\t\t}\n\t\tfree(t);\n\t}\n"
 	"\tif (rc != 0) {\n"
-	"\t\tfprintf(stderr, \"%s: error: the model failed (status %d)\\n\", kiln_prog, rc);\n"
+	"\t\tfprintf(stderr, \"%s: error: %s\\n\", kiln_prog, ERRMSG(rc));\n"
 	"\t\treturn 1;\n\t}\n"
 	"\tfor (i = 0; i < NOUT && !bench; i++) {\n"
 	"\t\tconst struct kiln_io *d = &kiln_outputs[i];\n"
@@ -1417,8 +1779,9 @@ static void write_main(struct emitter *e, FILE *f, struct ir_block *b)
 	fprintf(f, "\n/* ---- main(): %s ---- */\n\n", "reads the inputs from .npy files, runs, writes"
 	        " the outputs");
 	fprintf(f, "#define NIN %d\n#define NOUT %d\n#define WS_SIZE KILN_%s_WORKSPACE_SIZE\n"
-	        "#define RUN kiln_%s_run\n#define INPUTS kiln_%s_inputs\n#define OUTPUTS kiln_%s_outputs\n\n",
-	        b->nparams, b->nrets, e->up, e->lo, e->lo, e->lo);
+	        "#define RUN kiln_%s_run\n#define INPUTS kiln_%s_inputs\n#define OUTPUTS kiln_%s_outputs\n"
+	        "#define ERRMSG kiln_%s_error\n\n",
+	        b->nparams, b->nrets, e->up, e->lo, e->lo, e->lo, e->lo);
 	fputs("/* An input or output of the model. */\nstruct kiln_io {\n\tconst char *name;\n"
 	      "\tenum k_dtype dtype;\n\tint rank;\n\tconst k_idx *shape;\n\tk_idx numel;\n};\n\n", f);
 	put_io_table(e, f, "input", e->in_names, b->params, b->nparams);
@@ -1534,6 +1897,60 @@ static void close_out(FILE *f, const char *path)
 		fatal("error writing %s:", path);
 }
 
+/* The parts of emit_c that hold malloc'd stdio state (a memstream, the output files) run
+ * under kiln_protect, so an error or an out-of-memory unwinding closes and frees it before
+ * being re-raised (STYLE K7), as pt_open does for libzip. */
+struct emit_io {
+	struct emitter *e;
+	struct ir_block *b;
+	FILE *f;           /* the open stream, or NULL */
+	char *body;        /* the memstream's buffer, or NULL */
+	size_t len;        /* its length */
+	const char *text;  /* arena copy of body: the run function's statements */
+};
+
+/* The run function's body, through a memstream, copied into the arena. */
+static void emit_body(struct kiln_ctx *ctx, void *arg)
+{
+	struct emit_io *io = arg;
+	io->f = io->e->f = open_memstream(&io->body, &io->len);
+	if (!io->f)
+		fatal("open_memstream:");
+	emit_nodes(io->e, io->b);
+	fclose(io->f);
+	io->f = NULL;
+	io->text = arena_strdup(&ctx->arena, io->body);
+}
+
+/* PATH.h, then PATH.c. */
+static void emit_files(struct kiln_ctx *ctx, void *arg)
+{
+	struct emit_io *io = arg;
+	const struct emit_c_options *opt = io->e->opt;
+	io->f = open_out(opt->out_h_path);
+	write_header(io->e, io->f, io->b);
+	close_out(io->f, opt->out_h_path);
+	io->f = open_out(opt->out_c_path);
+	write_c(io->e, io->f, io->b, io->text);
+	close_out(io->f, opt->out_c_path);
+	io->f = NULL;
+}
+
+/* Run fn under kiln_protect; release what it holds; re-raise its diagnostics. */
+static void with_io(struct kiln_ctx *ctx, void (*fn)(struct kiln_ctx *, void *), struct emit_io *io)
+{
+	int rc = kiln_protect(ctx, fn, io);
+	if (io->f)
+		fclose(io->f);
+	io->f = NULL;
+	free(io->body);
+	io->body = NULL;
+	if (rc) {
+		diag_check(ctx);
+		unreachable();
+	}
+}
+
 int emit_c(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_c_options *opt)
 {
 	struct ir_block *b = ir_main(m)->body;
@@ -1551,24 +1968,10 @@ int emit_c(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_c_option
 		io_dtypes_ok(&e, b);
 	}
 
-	char *body = NULL;
-	size_t len = 0;
-	e.f = open_memstream(&body, &len);
-	if (!e.f)
-		fatal("open_memstream:");
-	emit_nodes(&e, b);
-	fclose(e.f);
-	char *text = arena_strdup(a, body);
-	free(body);
-	diag_check(ctx);
+	struct emit_io io = {.e = &e, .b = b};
+	with_io(ctx, emit_body, &io);
 	close_needs(&e);
-
-	FILE *f = open_out(opt->out_h_path);
-	write_header(&e, f, b);
-	close_out(f, opt->out_h_path);
-	f = open_out(opt->out_c_path);
-	write_c(&e, f, b, text);
-	close_out(f, opt->out_c_path);
+	with_io(ctx, emit_files, &io);
 	arena_reset(&ctx->scratch);
 	return 0;
 }

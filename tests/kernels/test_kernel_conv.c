@@ -24,6 +24,17 @@ static const int conv_cases[][14] = {
 	{ 1, 5, 6, 6, 10, 3, 3, 3, 3, 4, 4, 1, 1, 5 },    /* depthwise, padding > kernel / 2 */
 	{ 2, 64, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* large enough to run in parallel */
 	{ 1, 96, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96 },
+	/* the panel-at-a-time GEMM and im2col runs */
+	{ 1, 16, 5, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* 16-pixel panels span output rows of 7 */
+	{ 2, 24, 3, 37, 7, 3, 3, 1, 2, 1, 1, 1, 1, 1 },   /* rows wider than a panel, stride 2 in x */
+	{ 1, 40, 6, 6, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* 3 panels: row blocks shared out */
+	{ 1, 7, 9, 10, 11, 1, 5, 1, 1, 0, 4, 1, 1, 1 },   /* 1x5, padding wider than half the kernel */
+	{ 1, 64, 12, 12, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1 }, /* 1x1: 9 panels, one per thread at a time */
+	/* depthwise row kernels */
+	{ 1, 8, 19, 21, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8 },   /* 3-wide, stride 2, odd sizes */
+	{ 1, 4, 6, 40, 4, 1, 17, 1, 1, 0, 8, 1, 1, 4 },   /* wider than K_DW_MAXKW: plain loops */
+	{ 1, 6, 5, 4, 6, 3, 3, 1, 1, 1, 3, 1, 1, 6 },     /* no column where all taps are valid */
+	{ 2, 3, 8, 8, 6, 3, 3, 1, 1, 2, 2, 2, 2, 3 },     /* multiplier 2, dilation 2 */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)

@@ -136,9 +136,38 @@ static void test_matmul(void **state)
 	}
 }
 
+/* k_act_row's vector sigmoid and silu against the scalar ones, at extremes, infinities and NaN. */
+static void test_act_row(void **state)
+{
+	enum { N = 203 };
+	float y[N];
+	double ref[N];
+	(void)state;
+	for (int mul = 0; mul < 2; mul++) {
+		for (int i = 0; i < N; i++) {
+			float v = (float)(i - N / 2) * 0.5f; /* -50.5 .. 50.5 */
+			if (i % 17 == 3)
+				v = i % 2 ? 1e30f : -1e30f;
+			if (i == 5)
+				v = INFINITY;
+			if (i == 6)
+				v = -INFINITY;
+			if (i == 7 || i == 200)
+				v = NAN;
+			if (i == 8)
+				v = -88.5f;
+			y[i] = v;
+			ref[i] = mul ? v / (1.0 + exp(-(double)v)) : 1.0 / (1.0 + exp(-(double)v)); /* silu(-inf) is NaN */
+		}
+		k_act_row(mul ? K_ACT_SILU : K_ACT_SIGMOID, 0, 0, 0, y, N);
+		kt_check(mul ? "silu row" : "sigmoid row", y, ref, N, 1e-6, 1e-6);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_act_row),
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_gemm),
 		cmocka_unit_test(test_matmul),

@@ -305,13 +305,99 @@ class Ctrl(nn.Module):
         return scaled_sum(y, y, 2)
 
 
-class DataDependentIf(nn.Module):
-    """A branch on a tensor value: kiln's C backend cannot compile it yet."""
+class BranchShapes(nn.Module):
+    """A branch on a tensor value whose result has a different shape on each path: kiln
+    needs one static shape per tensor, so it must refuse with a reason."""
 
     def forward(self, x):
         if bool(x.sum() > 0):
-            x = x * 2
+            x = x[:1]
         return x
+
+
+class Dynamic(nn.Module):
+    """Control flow decided by tensor values at run time: an if on the sign of the sum, a
+    while loop halving until small, and an assert that holds for these inputs."""
+
+    def forward(self, x):
+        assert bool(x.abs().sum() > 0), "the input must not be all zeros"
+        if bool(x.sum() > 0):
+            x = x * 2
+        else:
+            x = x - 1
+        n = 0
+        while bool(x.abs().max() > 0.5) and n < 20:
+            x = x * 0.5
+            n += 1
+        return x * (n + 1)
+
+
+def build_dynamic(sign):
+    def build():
+        return Dynamic(), [sign * randn((2, 3)).abs() * 4]
+    return build
+
+
+class LSTMNet(nn.Module):
+    """nn.LSTM, 2 layers, batch_first, and a Linear on the last step; returns (y, h_n, c_n)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(8, 16, 2, batch_first=True)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y, (h, c) = self.rnn(x)
+        return self.fc(y[:, -1]), h, c
+
+
+class GRUBi(nn.Module):
+    """nn.GRU, 2 layers, batch_first, bidirectional, and a Linear on the last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(8, 16, 2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        y, h = self.rnn(x)
+        return self.fc(y[:, -1]), h
+
+
+class Encoder(nn.Module):
+    """nn.TransformerEncoder (eval, batch_first: the fused _transformer_encoder_layer_fwd)."""
+
+    def __init__(self, d, heads, ff, layers, **kw):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d, heads, ff, batch_first=True, **kw)
+        self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.enc(x)
+
+
+class MicroSeqOps(nn.Module):
+    """bmm, baddbmm, masked_fill, where, embedding (indices computed from the input),
+    layer_norm."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 5)
+        self.ln = nn.LayerNorm(5)
+
+    def forward(self, a, b):
+        c = torch.bmm(a, b)
+        d = torch.baddbmm(c, a, b, beta=0.5, alpha=2.0)
+        m = d.masked_fill(a.sum(-1, keepdim=True) > 0, -1.5)
+        w = torch.where(c > 0, c, d * 2.0)
+        idx = (a.abs() * 3.0).clamp(max=9.0).long()
+        return m, w, self.ln(self.emb(idx)) + c.unsqueeze(2)
+
+
+def build_seq(cls, *shapes, args=(), **kw):
+    def build():
+        return cls(*args, **kw), [randn(s) for s in shapes]
+    return build
 
 
 def build_ctrl():
@@ -390,6 +476,17 @@ SMALL = {
     "ctrl": build_ctrl,
     "mlp_scripted": build_mlp,
     "lenet_scripted": build_lenet,
+    "dynamic_pos": build_dynamic(1.0),
+    "dynamic_neg": build_dynamic(-1.0),
+    "lstm": build_seq(LSTMNet, (2, 5, 8)),
+    "lstm_scripted": build_seq(LSTMNet, (2, 5, 8)),
+    "gru_bi": build_seq(GRUBi, (2, 5, 8)),
+    "gru_bi_scripted": build_seq(GRUBi, (2, 5, 8)),
+    "micro_seq_ops": build_seq(MicroSeqOps, (2, 3, 4), (2, 4, 5)),
+    "encoder_small": build_seq(Encoder, (2, 7, 32), args=(32, 4, 64, 2)),
+    "encoder_small_gelu_nf": build_seq(Encoder, (2, 7, 32), args=(32, 4, 64, 2),
+                                       activation="gelu", norm_first=True),
+    "encoder_small_scripted": build_seq(Encoder, (2, 7, 16), args=(16, 2, 32, 2)),
 }
 
 # Small spatial sizes keep test time down; every model ends in an adaptive pool or a mean, so
@@ -406,6 +503,8 @@ BIG = {
     "resnet18_scripted": build_tv("resnet18", (1, 3, 64, 64)),
     "mobilenet_v2_scripted": build_tv("mobilenet_v2", (1, 3, 64, 64)),
     "squeezenet1_1_scripted": build_tv("squeezenet1_1", (1, 3, 64, 64)),
+    "transformer_encoder": build_seq(Encoder, (2, 16, 256), args=(256, 4, 2048, 2)),
+    "transformer_encoder_scripted": build_seq(Encoder, (2, 16, 256), args=(256, 4, 2048, 2)),
 }
 
 GROUPS = {
@@ -424,8 +523,12 @@ def save_npy(path, a):
 
 
 # Models saved with torch.jit.script instead of torch.jit.trace.
-SCRIPTED = {"ctrl", "mlp_scripted", "lenet_scripted", "resnet18_scripted",
+SCRIPTED = {"ctrl", "dynamic_pos", "dynamic_neg", "mlp_scripted", "lenet_scripted", "resnet18_scripted",
             "mobilenet_v2_scripted", "squeezenet1_1_scripted"}
+
+
+SCRIPTED |= {"lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",
+             "transformer_encoder_scripted"}
 
 
 def trace_and_save(model, inputs, path, script=False):
@@ -597,8 +700,8 @@ def make_bad(outdir):
     seed_all("unknown_op")
     m = UnknownOps().eval()
     trace_and_save(m, [randn((2, 5))], os.path.join(bad, "unknown_op.pt"))
-    torch.jit.save(torch.jit.script(DataDependentIf().eval()),
-                   os.path.join(bad, "data_dependent_if.pt"))
+    torch.jit.save(torch.jit.script(BranchShapes().eval()),
+                   os.path.join(bad, "branch_shapes.pt"))
     with open(os.path.join(bad, "README"), "w") as f:
         f.write("Malformed or unsupported inputs for kiln, written by ../../make_fixtures.py (group"
                 " 'bad').\nEach must give `error:` on stderr and exit status 1: see"

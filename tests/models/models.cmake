@@ -50,6 +50,27 @@ kiln_model_test(micro_conv ${KILN_FIXTURES} 1x8x13x11 small)
 kiln_model_test(ctrl ${KILN_FIXTURES} 2x8 small scripted)
 kiln_model_test(mlp_scripted ${KILN_FIXTURES} 2x16 small scripted)
 kiln_model_test(lenet_scripted ${KILN_FIXTURES} 1x1x28x28 small scripted)
+# Data-dependent if / while / assert, compiled to C control flow (both branches exercised).
+kiln_model_test(dynamic_pos ${KILN_FIXTURES} 2x3 small scripted)
+kiln_model_test(dynamic_neg ${KILN_FIXTURES} 2x3 small scripted)
+# The assert fails at run time: the program reports the model's message and exits 1.
+add_test(NAME assert_at_run_time
+         COMMAND sh ${KILN_MODELS_DIR}/run_raise.sh $<TARGET_FILE:kiln>
+                 ${KILN_FIXTURES}/dynamic_pos.pt 2x3 "the input must not be all zeros"
+                 ${KILN_MODELS_WORK}/assert_at_run_time)
+set_tests_properties(assert_at_run_time PROPERTIES LABELS "models;small;scripted"
+                     ENVIRONMENT "${KILN_MODELS_ENV}")
+# Recurrent layers and attention: nn.LSTM / nn.GRU (2 layers, batch_first; the GRU
+# bidirectional) traced and scripted; nn.TransformerEncoder's fused layer (d_model 32;
+# relu + post-norm, gelu + norm_first); bmm/baddbmm/masked_fill/where/embedding/layer_norm.
+kiln_model_test(lstm ${KILN_FIXTURES} 2x5x8 small)
+kiln_model_test(lstm_scripted ${KILN_FIXTURES} 2x5x8 small scripted)
+kiln_model_test(gru_bi ${KILN_FIXTURES} 2x5x8 small)
+kiln_model_test(gru_bi_scripted ${KILN_FIXTURES} 2x5x8 small scripted)
+kiln_model_test(encoder_small ${KILN_FIXTURES} 2x7x32 small)
+kiln_model_test(encoder_small_gelu_nf ${KILN_FIXTURES} 2x7x32 small)
+kiln_model_test(encoder_small_scripted ${KILN_FIXTURES} 2x7x16 small scripted)
+kiln_model_test(micro_seq_ops ${KILN_FIXTURES} 2x3x4,2x4x5 small)
 
 # The trained digits CNN over its whole test set: accuracy must equal PyTorch's.
 add_test(NAME digits_accuracy
@@ -69,7 +90,8 @@ set_tests_properties(gen_fixtures PROPERTIES FIXTURES_SETUP kiln_big_fixtures TI
 set(KILN_BIG_MODELS
     resnet18=1x3x64x64 mobilenet_v2=1x3x64x64 squeezenet1_1=1x3x64x64 efficientnet_b0=1x3x64x64
     densenet121=1x3x64x64 shufflenet_v2_x1_0=1x3x64x64
-    resnet18_scripted=1x3x64x64 mobilenet_v2_scripted=1x3x64x64 squeezenet1_1_scripted=1x3x64x64)
+    resnet18_scripted=1x3x64x64 mobilenet_v2_scripted=1x3x64x64 squeezenet1_1_scripted=1x3x64x64
+    transformer_encoder=2x16x256 transformer_encoder_scripted=2x16x256)
 set(KILN_HUGE_MODELS alexnet=1x3x64x64 vgg11=1x3x32x32)   # 61M / 133M parameters
 # kiln_big_model_test(NAME=SHAPE LABELS...): a model from gen_fixtures.
 function(kiln_big_model_test entry)
@@ -110,8 +132,7 @@ kiln_bad_test(unknown_op_logcumsumexp ${bad}/unknown_op.pt
 # Linear(16, 32) on f32[1,2,3,4]: last dim 4, not 16.  conv2d on a rank-2 input.
 kiln_bad_test(input_shape ${KILN_FIXTURES}/mlp.pt "error:" --input-shape 1x2x3x4)
 kiln_bad_test(input_rank ${KILN_FIXTURES}/lenet.pt "error:" --input-shape 28x28)
-kiln_bad_test(data_dependent_if ${bad}/data_dependent_if.pt "data-dependent control flow"
-              --input-shape 2x3)
+kiln_bad_test(branch_shapes ${bad}/branch_shapes.pt "one shape on every path" --input-shape 2x3)
 unset(bad)
 
 # The command-line contract: --help, usage errors, --example-input, --dump-ir.

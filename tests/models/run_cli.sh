@@ -10,7 +10,7 @@ fail() { echo "run_cli.sh: FAIL: $*"; exit 1; }
 rm -rf "$work" && mkdir -p "$work/out" || fail "cannot create $work"
 
 help=$("$kiln" --help) || fail "--help exited $?"
-for flag in -o --emit= --main --input-shape --example-input -O0 -O1 -O2 --dump-ir --verify -v \
+for flag in -o --emit= --opset --weights --main --input-shape --example-input -O0 -O1 -O2 --dump-ir --verify -v \
             --version --help; do
 	printf '%s' "$help" | grep -q -- "$flag" || fail "--help does not document $flag"
 done

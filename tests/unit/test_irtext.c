@@ -250,6 +250,7 @@ static void set_attrs(struct ir_node *n)
 	case A_pad: a->pad = (struct pad_attr){{0, 0, 1, 2}, {0, 0, 3, 4}, -1.5}; break;
 	case A_aten: a->aten = (struct aten_attr){"conv2d", 1}; break;
 	case A_name: a->name.name = "weight"; break;
+	case A_rnn: a->rnn = (struct rnn_attr){2, 1, 1, 16, 1}; break;
 	default: break;
 	}
 }
@@ -265,10 +266,12 @@ static void add_compute_ops(struct ir_module *m, struct ir_block *b, uint32_t x)
 		int nin = op_info[op].max_in <= 5 ? op_info[op].max_in : 3;
 		if (op == OP_LAYERNORM)
 			in[1] = IR_NONE;
-		uint32_t n = ir_add_node(m, b, (enum op)op, in, nin, 1);
+		int nout = op_info[op].nout > 0 ? op_info[op].nout : 1;   /* lstm, gru: several */
+		uint32_t n = ir_add_node(m, b, (enum op)op, in, nin, nout);
 		set_attrs(ir_node(m, n));
 		ir_node(m, n)->loc = (struct loc){"net.py", 10 + op, 5, NULL};
-		tensor_out(m, n, 0, &s);
+		for (int k = 0; k < nout; k++)
+			tensor_out(m, n, k, &s);
 	}
 }
 

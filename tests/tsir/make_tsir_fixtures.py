@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+"""make_tsir_fixtures.py: PyTorch's TorchScript IR text dumps of the committed models.
+
+For each tests/models/fixtures/NAME.pt writes, into tests/tsir/fixtures/:
+  NAME.graph.txt     print(m.graph)                      (submodule calls stay CallMethod)
+  NAME.inlined.txt   print(m.inlined_graph)              (detectron2's model_ts_IR_inlined.txt)
+  NAME.frozen.txt    print(torch.jit.freeze(m).graph)    (weights as %self.a.b constants)
+  NAME.dump.txt      m._c.dump_to_str(True, False, False) (detectron2's model_ts_IR.txt)
+Run with the Python that has torch: /usr/bin/python3 tests/tsir/make_tsir_fixtures.py
+Absolute paths in source comments are made relative to the repository, and object
+addresses are zeroed, so the files do not depend on the machine.
+"""
+import os
+import re
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+MODELS = os.path.join(REPO, "tests", "models", "fixtures")
+NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted"]
+
+
+def clean(text):
+    text = text.replace(REPO + "/", "")
+    text = re.sub(r"/usr/lib/python3/dist-packages/", "", text)
+    return re.sub(r" object at 0x[0-9a-f]+>", " object at 0x0>", text)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "fixtures")
+    os.makedirs(out, exist_ok=True)
+    for name in NAMES:
+        m = torch.jit.load(os.path.join(MODELS, name + ".pt")).eval()
+        dumps = {
+            "graph": str(m.graph),
+            "inlined": str(m.inlined_graph),
+            "frozen": str(torch.jit.freeze(m).graph),
+            "dump": m._c.dump_to_str(True, False, False),
+        }
+        for kind, text in dumps.items():
+            with open(os.path.join(out, "%s.%s.txt" % (name, kind)), "w") as f:
+                f.write(clean(text))
+
+
+if __name__ == "__main__":
+    main()
