@@ -249,11 +249,33 @@ static int fold_any_all(struct folder *f, uint32_t id, enum aten_id op, const in
 	return fold_bool(f, id, op == ATEN_ANY ? any : all);
 }
 
+/* key in [constant items]: every item and the key are constant strings or ints. */
+static int fold_list_contains(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	uint32_t d = ir_val(m, n->in[0])->def;
+	const struct ir_const *key = ir_const_of(m, n->in[1]);
+	if (d == IR_NONE || ir_node(m, d)->op != OP_LIST || !key)
+		return 0;
+	struct ir_node *l = ir_node(m, d);
+	int found = 0;
+	for (int i = 0; i < l->nin; i++) {
+		const struct ir_const *c = ir_const_of(m, l->in[i]);
+		if (!c || c->kind != key->kind || (c->kind != CK_STR && c->kind != CK_INT))
+			return 0;
+		found |= c->kind == CK_STR ? strcmp(c->s, key->s) == 0 : c->i == key->i;
+	}
+	return fold_bool(f, id, found);
+}
+
 /* str(x), len(s), s.find(sub, start, end), sub in s, on constant strings (and devices). */
 static int fold_string(struct folder *f, uint32_t id, enum aten_id op)
 {
 	struct ir_module *m = f->m;
 	struct ir_node *n = ir_node(m, id);
+	if (op == ATEN_CONTAINS && fold_list_contains(f, id))
+		return 1;
 	const struct ir_const *a = ir_const_of(m, n->in[0]);
 	const struct ir_const *b = n->nin > 1 ? ir_const_of(m, n->in[1]) : NULL;
 	if (!a || (a->kind != CK_STR && a->kind != CK_DEVICE))

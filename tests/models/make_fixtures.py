@@ -503,6 +503,11 @@ BIG = {
     "resnet18_scripted": build_tv("resnet18", (1, 3, 64, 64)),
     "mobilenet_v2_scripted": build_tv("mobilenet_v2", (1, 3, 64, 64)),
     "squeezenet1_1_scripted": build_tv("squeezenet1_1", (1, 3, 64, 64)),
+    "efficientnet_b0_scripted": build_tv("efficientnet_b0", (1, 3, 64, 64)),
+    "densenet121_scripted": build_tv("densenet121", (1, 3, 64, 64)),
+    "shufflenet_v2_x1_0_scripted": build_tv("shufflenet_v2_x1_0", (1, 3, 64, 64)),
+    "alexnet_scripted": build_tv("alexnet", (1, 3, 64, 64)),
+    "vgg11_scripted": build_tv("vgg11", (1, 3, 32, 32)),
     "transformer_encoder": build_seq(Encoder, (2, 16, 256), args=(256, 4, 2048, 2)),
     "transformer_encoder_scripted": build_seq(Encoder, (2, 16, 256), args=(256, 4, 2048, 2)),
 }
@@ -524,7 +529,9 @@ def save_npy(path, a):
 
 # Models saved with torch.jit.script instead of torch.jit.trace.
 SCRIPTED = {"ctrl", "dynamic_pos", "dynamic_neg", "mlp_scripted", "lenet_scripted", "resnet18_scripted",
-            "mobilenet_v2_scripted", "squeezenet1_1_scripted"}
+            "mobilenet_v2_scripted", "squeezenet1_1_scripted", "efficientnet_b0_scripted",
+            "densenet121_scripted", "shufflenet_v2_x1_0_scripted", "alexnet_scripted",
+            "vgg11_scripted"}
 
 
 SCRIPTED |= {"lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",

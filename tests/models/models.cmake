@@ -91,8 +91,11 @@ set(KILN_BIG_MODELS
     resnet18=1x3x64x64 mobilenet_v2=1x3x64x64 squeezenet1_1=1x3x64x64 efficientnet_b0=1x3x64x64
     densenet121=1x3x64x64 shufflenet_v2_x1_0=1x3x64x64
     resnet18_scripted=1x3x64x64 mobilenet_v2_scripted=1x3x64x64 squeezenet1_1_scripted=1x3x64x64
+    efficientnet_b0_scripted=1x3x64x64 densenet121_scripted=1x3x64x64
+    shufflenet_v2_x1_0_scripted=1x3x64x64
     transformer_encoder=2x16x256 transformer_encoder_scripted=2x16x256)
-set(KILN_HUGE_MODELS alexnet=1x3x64x64 vgg11=1x3x32x32)   # 61M / 133M parameters
+set(KILN_HUGE_MODELS alexnet=1x3x64x64 vgg11=1x3x32x32 alexnet_scripted=1x3x64x64
+    vgg11_scripted=1x3x32x32)   # 61M / 133M parameters
 # kiln_big_model_test(NAME=SHAPE LABELS...): a model from gen_fixtures.
 function(kiln_big_model_test entry)
   string(REPLACE "=" ";" entry ${entry})
