@@ -19,7 +19,12 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(REPO, "tests", "models", "fixtures")
-NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted"]
+NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted", "lstm", "gru_bi", "encoder_small",
+         "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted", "dynamic_pos"]
+# Frozen graphs of these hold constants freezing computed (RNN weight lists printed as
+# [<Tensors>], attention weights packed by freezing) that exist in no archive, so a frozen
+# dump plus the unfrozen .pt cannot give the weights: no frozen fixture is written for them.
+NO_FROZEN = {"lstm", "gru_bi", "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted"}
 
 
 def clean(text):
@@ -39,6 +44,8 @@ def main():
             "frozen": str(torch.jit.freeze(m).graph),
             "dump": m._c.dump_to_str(True, False, False),
         }
+        if name in NO_FROZEN:
+            del dumps["frozen"]
         for kind, text in dumps.items():
             with open(os.path.join(out, "%s.%s.txt" % (name, kind)), "w") as f:
                 f.write(clean(text))

@@ -56,6 +56,8 @@ compile_run() {
 model() {
 	local name=$1 shape=$2 work=$3
 	for kind in graph inlined frozen dump; do
+		# make_tsir_fixtures.py writes no frozen dump where freezing makes new weights
+		[ -e "$here/fixtures/$name.$kind.txt" ] || { echo "[SKIP] $name.$kind: no fixture"; continue; }
 		compile_run "$name.$kind" "$here/fixtures/$name.$kind.txt" "$name" "$shape" "$work/$kind"
 	done
 	local d=$work/dump_ir

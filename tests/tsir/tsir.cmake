@@ -7,7 +7,9 @@ add_executable(tsir_compile tests/tsir/tsir_compile.c)
 target_link_libraries(tsir_compile kilncore)
 
 set(KILN_TSIR_DIR ${CMAKE_CURRENT_LIST_DIR})
-foreach(model mlp=2x16 lenet=1x1x28x28 ctrl=2x8 mlp_scripted=2x16 lenet_scripted=1x1x28x28)
+foreach(model mlp=2x16 lenet=1x1x28x28 ctrl=2x8 mlp_scripted=2x16 lenet_scripted=1x1x28x28
+              lstm=2x5x8 gru_bi=2x5x8 encoder_small=2x7x32 lstm_scripted=2x5x8
+              gru_bi_scripted=2x5x8 encoder_small_scripted=2x7x16 dynamic_pos=2x3)
   string(REPLACE "=" ";" entry ${model})
   list(GET entry 0 name)
   list(GET entry 1 shape)
