@@ -401,13 +401,16 @@ static K_UNUSED void k_dot4(const float *K_RESTRICT x, const float *K_RESTRICT w
 static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx rsa, k_idx csa,
 				const float *b, k_idx rsb, k_idx csb, float *y, k_idx ldy)
 {
-	k_idx i, j, p;
+	k_idx j;
 
+	/* i, p and l are declared inside the parallel loops: OpenMP makes only the loop
+	 * variable private, and shared counters race. */
 	if (csa == 1 && rsb == 1) {
 		k_idx nq = (n + 3) / 4;
 		K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
 		for (j = 0; j < nq; j++) {
 			float o[4];
+			k_idx i, p;
 			for (i = 0; i < m; i++) {
 				if (j * 4 + 4 <= n) {
 					k_dot4(a + i * rsa, b + j * 4 * csb, csb, k, o);
@@ -422,7 +425,7 @@ static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx
 	}
 	K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
 	for (j = 0; j < n; j += 256) {
-		k_idx l, jn = k_min_idx(256, n - j);
+		k_idx i, p, l, jn = k_min_idx(256, n - j);
 		for (i = 0; i < m; i++) {
 			float *yr = y + i * ldy + j;
 			for (l = 0; l < jn; l++)
