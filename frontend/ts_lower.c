@@ -12,6 +12,15 @@
  * nodes. In-place operators (`torch.relu_(x)`) become functional: later reads of
  * the mutated variable read the result instead.
  *
+ * Objects of user TorchScript classes are SSA records: `C.__new__(C)` is an OBJ_NEW,
+ * `obj.f = v` an OBJ_SET making a new record that every name bound to the old one now
+ * means (as list append does), and a field read folds to the value last set when the
+ * record is known here (fold.c resolves the rest after inlining). A function that
+ * changes an object parameter returns its final record as an extra result, and the
+ * caller rebinds the argument to it: objects are passed in and out by value, which is
+ * sound because an object that is stored elsewhere (in a list, another object's field)
+ * or read out of one may not be changed.
+ *
  * Every node carries the location of the code that produced it.
  */
 #include <stdlib.h>
@@ -32,6 +41,8 @@ struct lowered {
 	const char *method;      /* method name; "" for a free function */
 	uint32_t func;           /* index in m->funcs */
 	const struct ts_def *def;
+	int ninout;              /* object parameters the function changes... */
+	int *inout;              /* ...their indices; results 1.. are their final records */
 };
 
 struct lower {
@@ -227,6 +238,15 @@ static uint32_t lower_method(struct lower *L, const char *qualname, const char *
                              struct loc where);
 static uint32_t lower_function(struct lower *L, const char *qualname, struct loc where);
 
+/* The record of lowered function f. */
+static struct lowered *find_lowered(struct lower *L, uint32_t f)
+{
+	for (size_t i = 0; i < L->done.len; i++)
+		if (VEC_AT(&L->done, struct lowered, i).func == f)
+			return &VEC_AT(&L->done, struct lowered, i);
+	unreachable();
+}
+
 /* ---- expressions ---- */
 
 static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e);
@@ -250,6 +270,147 @@ static uint32_t with_loc(struct fn_state *fs, uint32_t v, struct loc loc)
 		ir_node(fs->L->m, d)->loc = loc;
 	ir_val(fs->L->m, v)->loc = loc;
 	return v;
+}
+
+/* ---- objects of user classes ---- */
+
+/* The class of v if v is an object of a user TorchScript class (not a module, a
+ * NamedTuple or an interface), else NULL. */
+static struct ts_class *user_class(struct lower *L, uint32_t v)
+{
+	struct ir_value *iv = ir_val(L->m, v);
+	if (iv->kind != VK_OBJECT || !iv->type || !iv->type->qualname)
+		return NULL;
+	struct ts_class *c = find_class(L, iv->type->qualname);
+	return c && !c->base ? c : NULL;
+}
+
+static const char *class_of(struct lower *L, uint32_t v)
+{
+	return ir_val(L->m, v)->type->qualname;
+}
+
+/* Changing object v in place is sound only if nothing else refers to it: it must not
+ * have been read out of a list, tuple or another object, nor stored into one. */
+static void check_owned(struct lower *L, uint32_t v, struct loc loc)
+{
+	struct ir_module *m = L->m;
+	uint32_t d = ir_val(m, v)->def;
+	enum op op = d != IR_NONE ? ir_node(m, d)->op : OP_CONST;
+	int shared = op == OP_GETATTR || op == OP_GETITEM || op == OP_UNPACK;
+	for (size_t i = 0; i < m->nodes.len && !shared; i++) {
+		struct ir_node *n = ir_node(m, (uint32_t)i);
+		int from = n->op == OP_OBJ_SET ? 1 : n->op == OP_LIST || n->op == OP_TUPLE ? 0 : n->nin;
+		for (int k = from; k < n->nin; k++)
+			shared |= n->in[k] == v;
+	}
+	if (shared)
+		diag_error(L->ctx, loc, "an object of class '%s' is changed here while a list, tuple "
+		           "or another object also refers to it; kiln does not support shared objects",
+		           class_of(L, v));
+}
+
+/* __torch__.C.__new__(__torch__.C): a record with no field set. */
+static uint32_t lower_new(struct fn_state *fs, const char *name, struct loc loc)
+{
+	struct lower *L = fs->L;
+	const char *qual = arena_printf(&L->ctx->arena, "%.*s", (int)(strlen(name) - 8), name);
+	struct ts_class *c = find_class(L, qual);
+	if (!c || c->base)
+		diag_error(L->ctx, loc, "kiln cannot create objects of class '%s'", qual);
+	uint32_t v = node1(fs, OP_OBJ_NEW, NULL, 0, VK_OBJECT, loc);
+	ir_val(L->m, v)->type = make_type(L, VK_OBJECT, qual);
+	return v;
+}
+
+/* obj.name on a record: the value last set, when the record is built in this function;
+ * otherwise a GETATTR that fold.c resolves after inlining. */
+static uint32_t read_field(struct fn_state *fs, uint32_t obj, const char *name, struct loc loc)
+{
+	struct lower *L = fs->L;
+	const struct ts_attr_decl *d = find_attr(user_class(L, obj), name);
+	if (!d)
+		diag_error(L->ctx, loc, "class '%s' declares no attribute '%s'", class_of(L, obj), name);
+	for (;;) {
+		uint32_t def = ir_val(L->m, obj)->def;
+		struct ir_node *n = def != IR_NONE ? ir_node(L->m, def) : NULL;
+		if (n && n->op == OP_OBJ_SET && strcmp(n->a.name.name, name) == 0)
+			return n->in[1];
+		if (n && n->op == OP_OBJ_NEW)
+			diag_error(L->ctx, loc, "field '%s' of class '%s' is read before it is set", name,
+			           class_of(L, obj));
+		if (!n || n->op != OP_OBJ_SET)
+			break;
+		obj = n->in[0];
+	}
+	uint32_t v = node1(fs, OP_GETATTR, &obj, 1, VK_ANY, loc);
+	ir_node(L->m, ir_val(L->m, v)->def)->a.name.name = name;
+	const struct ir_type *t = annot_type(L, d->type);
+	if (t->kind == VK_OPTIONAL) {   /* None or not: known once the record is */
+		ir_val(L->m, v)->kind = VK_OPTIONAL;
+		ir_val(L->m, v)->type = t;
+	} else {
+		typed_value_of(L, v, t);
+	}
+	return v;
+}
+
+/* obj.name = v on a record: a new record, which every name bound to the old one now
+ * means. */
+static void write_field(struct fn_state *fs, const struct ts_expr *t, uint32_t v)
+{
+	struct lower *L = fs->L;
+	const char *name = t->u.attr.name;
+	uint32_t obj = lower_expr(fs, t->u.attr.obj);
+	struct ts_class *c = user_class(L, obj);
+	if (!c)
+		diag_error(L->ctx, t->loc, "the model assigns attribute '%s' at run time; kiln "
+		           "compiles models whose module attributes are constant", name);
+	if (!find_attr(c, name))
+		diag_error(L->ctx, t->loc, "class '%s' declares no attribute '%s'", class_of(L, obj),
+		           name);
+	check_owned(L, obj, t->loc);
+	uint32_t in[2] = {obj, v};
+	uint32_t r = node1(fs, OP_OBJ_SET, in, 2, VK_OBJECT, t->loc);
+	ir_val(L->m, r)->type = ir_val(L->m, obj)->type;
+	ir_node(L->m, ir_val(L->m, r)->def)->a.name.name = name;
+	rebind_value(fs, obj, r);
+}
+
+/* The results of call node n of lowered function lw: the value returned, then the
+ * final records of the object arguments the callee changes, to which the caller's
+ * names are rebound. A parameter object returned is the caller's argument itself. */
+static uint32_t call_results(struct fn_state *fs, uint32_t n, const struct lowered *lw,
+                             const uint32_t *in)
+{
+	struct lower *L = fs->L;
+	struct ir_module *m = L->m;
+	struct ir_block *body = VEC_AT(&m->funcs, struct ir_func *, lw->func)->body;
+	struct loc loc = ir_node(m, n)->loc;
+	uint32_t r = body->nrets ? body->rets[0] : IR_NONE, out = ir_node(m, n)->out[0];
+	ir_val(m, out)->kind = r != IR_NONE ? ir_val(m, r)->kind : VK_NONE;
+	ir_val(m, out)->type = r != IR_NONE ? ir_val(m, r)->type : NULL;
+	const struct ir_type *decl = lw->def->ret_type ? annot_type(L, lw->def->ret_type) : NULL;
+	if (decl && ir_val(m, out)->kind == VK_OPTIONAL && decl->kind != VK_OPTIONAL &&
+	    decl->kind != VK_ANY)   /* None only on a path that raises */
+		typed_value_of(L, out, decl);
+	uint32_t result = out;
+	for (int i = 0; i < body->nparams; i++)
+		if (r == body->params[i])
+			result = in[i];
+	for (int j = 0; j < lw->ninout; j++) {
+		uint32_t arg = in[lw->inout[j]], o = ir_node(m, n)->out[1 + j];
+		ir_val(m, o)->kind = VK_OBJECT;
+		ir_val(m, o)->type = ir_val(m, arg)->type;
+		ir_val(m, o)->loc = loc;
+		if (!user_class(L, arg))
+			diag_error(L->ctx, loc, "this call changes an object it is not given");
+		check_owned(L, arg, loc);
+		rebind_value(fs, arg, o);
+		if (r == body->rets[1 + j])
+			result = o;
+	}
+	return result;
 }
 
 /* A tensor constant from the archive, made contiguous. */
@@ -321,6 +482,8 @@ static uint32_t lower_getattr(struct fn_state *fs, uint32_t obj, const char *nam
 	struct ir_value *ov = ir_val(L->m, obj);
 	if (ov->kind != VK_OBJECT || !ov->type || !ov->type->qualname)
 		diag_error(L->ctx, loc, "attribute '%s' read from a value that is not an object", name);
+	if (user_class(L, obj))
+		return read_field(fs, obj, name, loc);
 	struct ts_class *c = find_class(L, ov->type->qualname);
 	const struct ts_attr_decl *d = find_attr(c, name);
 	uint32_t v = node1(fs, OP_GETATTR, &obj, 1, VK_ANY, loc);
@@ -484,16 +647,12 @@ static uint32_t lower_method_call(struct fn_state *fs, uint32_t obj, const char 
 	if (fn->body->nparams != nin)
 		diag_error(L->ctx, call->loc, "'%s.%s' takes %d arguments, %d given", qual, method,
 		           fn->body->nparams - 1, nin - 1);
-	uint32_t n = ir_add_node(L->m, fs->b, OP_CALL_METHOD, in, nin, 1);
+	const struct lowered *lw = find_lowered(L, f);
+	uint32_t n = ir_add_node(L->m, fs->b, OP_CALL_METHOD, in, nin, 1 + lw->ninout);
 	struct ir_node *node = ir_node(L->m, n);
 	node->loc = call->loc;
 	node->a.call = (struct call_attr){method, qual, f};
-	uint32_t out = node->out[0];
-	uint32_t r = fn->body->nrets ? fn->body->rets[0] : IR_NONE;
-	struct ir_value *ovv = ir_val(L->m, out);
-	ovv->kind = r != IR_NONE ? ir_val(L->m, r)->kind : VK_NONE;
-	ovv->type = r != IR_NONE ? ir_val(L->m, r)->type : NULL;
-	return out;
+	return call_results(fs, n, lw, in);
 }
 
 /* A call of free function `qualname`: positional, keyword and default arguments. */
@@ -510,10 +669,8 @@ static uint32_t lower_function_call(struct fn_state *fs, const char *qualname,
 	}
 	uint32_t f = lower_function(L, qualname, call->loc);
 	struct ir_func *fn = VEC_AT(&L->m->funcs, struct ir_func *, f);
-	const struct ts_def *def = NULL;
-	for (size_t i = 0; i < L->done.len; i++)
-		if (VEC_AT(&L->done, struct lowered, i).func == f)
-			def = VEC_AT(&L->done, struct lowered, i).def;
+	const struct lowered *lw = find_lowered(L, f);
+	const struct ts_def *def = lw->def;
 	int n = def->nparams;
 	if (call->u.call.nargs > n)
 		diag_error(L->ctx, call->loc, "'%s' takes %d arguments, %d given", qualname, n,
@@ -540,15 +697,11 @@ static uint32_t lower_function_call(struct fn_state *fs, const char *qualname,
 			           def->params[i].name);
 		in[i] = lower_expr(fs, def->params[i].deflt);
 	}
-	uint32_t node = ir_add_node(L->m, fs->b, OP_CALL_FUNC, in, n, 1);
+	uint32_t node = ir_add_node(L->m, fs->b, OP_CALL_FUNC, in, n, 1 + lw->ninout);
 	struct ir_node *cn = ir_node(L->m, node);
 	cn->loc = call->loc;
 	cn->a.call = (struct call_attr){fn->name, qualname, f};
-	uint32_t out = cn->out[0];
-	uint32_t r = fn->body->nrets ? fn->body->rets[0] : IR_NONE;
-	ir_val(L->m, out)->kind = r != IR_NONE ? ir_val(L->m, r)->kind : VK_NONE;
-	ir_val(L->m, out)->type = r != IR_NONE ? ir_val(L->m, r)->type : NULL;
-	return out;
+	return call_results(fs, node, lw, in);
 }
 
 /* torch.append(list, x): lists are values in kiln's SSA, so appending makes a new LIST
@@ -561,9 +714,15 @@ static uint32_t lower_append(struct fn_state *fs, const struct ts_expr *call)
 	uint32_t list = lower_expr(fs, call->u.call.args[0]);
 	uint32_t x = lower_expr(fs, call->u.call.args[1]);
 	uint32_t d = ir_val(L->m, list)->def;
-	if (d == IR_NONE || ir_node(L->m, d)->op != OP_LIST)
-		diag_error(L->ctx, call->loc, "append to a list that is not built in this function is "
-		           "not supported");
+	if (d == IR_NONE || ir_node(L->m, d)->op != OP_LIST) {
+		/* a list carried by a loop: fold.c appends once the loop is unrolled */
+		uint32_t in[2] = {list, x};
+		uint32_t nl = node1(fs, OP_ATEN, in, 2, VK_LIST, call->loc);
+		ir_node(L->m, ir_val(L->m, nl)->def)->a.aten = (struct aten_attr){"append", ATEN_APPEND};
+		ir_val(L->m, nl)->type = ir_val(L->m, list)->type;
+		rebind_value(fs, list, nl);
+		return ir_const_none(L->m, fs->b);
+	}
 	struct ir_node *old = ir_node(L->m, d);
 	int n = old->nin;
 	uint32_t *items = arena_alloc(&L->ctx->arena, sizeof *items * (size_t)(n + 1));
@@ -629,6 +788,10 @@ static uint32_t lower_call_expr(struct fn_state *fs, const struct ts_expr *e)
 		return lower_append(fs, e);
 	if (name && strcmp(name, "ops.prim.RaiseException") == 0)
 		return lower_raise(fs, e->u.call.nargs ? e->u.call.args[0] : NULL, e->loc);
+	size_t len = name ? strlen(name) : 0;
+	if (len > 18 && strncmp(name, "__torch__.", 10) == 0 &&
+	    strcmp(name + len - 8, ".__new__") == 0 && !find_binding(fs, "__torch__"))
+		return lower_new(fs, name, e->loc);
 	if (name && strncmp(name, "__torch__.", 10) == 0 && !find_binding(fs, "__torch__"))
 		return lower_function_call(fs, name, e);
 	if (fn->kind == TE_NAME && find_binding(fs, fn->u.name) && find_binding(fs, fn->u.name)->func)
@@ -690,14 +853,19 @@ static uint32_t lower_subscript(struct fn_state *fs, const struct ts_expr *e)
 	enum vkind k = VK_ANY;
 	const struct ir_type *t = ir_val(L->m, obj)->type;
 	const struct ir_const *c = ir_const_of(L->m, idx);
+	const struct ir_type *et = NULL;
 	if (t && t->nelem > 0) {
 		int i = c && c->kind == CK_INT && t->kind == VK_TUPLE ? (int)c->i : 0;
 		if (i >= 0 && i < t->nelem)
-			k = t->elem[i]->kind;
+			et = t->elem[i];
+		k = et ? et->kind : k;
 	} else if (ir_val(L->m, obj)->kind == VK_LIST) {
 		k = VK_TENSOR; /* lists of tensors from chunk/split */
 	}
-	return node1(fs, OP_GETITEM, in, 2, k, e->loc);
+	uint32_t v = node1(fs, OP_GETITEM, in, 2, k, e->loc);
+	if (k == VK_OBJECT)
+		ir_val(L->m, v)->type = et;
+	return v;
 }
 
 static const char *binop_aten(enum ts_op op)
@@ -800,6 +968,10 @@ static void assign_target(struct fn_state *fs, const struct ts_expr *t, uint32_t
 		bind(fs, t->u.name, v);
 		return;
 	}
+	if (t->kind == TE_ATTR) {
+		write_field(fs, t, v);
+		return;
+	}
 	if (t->kind != TE_TUPLE && t->kind != TE_LIST)
 		diag_error(L->ctx, t->loc, "assignment to this kind of target is not supported");
 	int n = t->u.seq.n;
@@ -830,12 +1002,17 @@ static void assign_target(struct fn_state *fs, const struct ts_expr *t, uint32_t
 
 static void lower_block(struct fn_state *fs, const struct ts_block *blk);
 
-/* The names a block assigns (targets of =, for), recursively, each once. */
+/* The names a block assigns (targets of =, for; NAME of NAME.field =), recursively,
+ * each once. */
 static void target_names(struct arena *a, const struct ts_expr *t, struct vec *out)
 {
 	if (t->kind == TE_TUPLE || t->kind == TE_LIST) {
 		for (int i = 0; i < t->u.seq.n; i++)
 			target_names(a, t->u.seq.items[i], out);
+		return;
+	}
+	if (t->kind == TE_ATTR) {
+		target_names(a, t->u.attr.obj, out);
 		return;
 	}
 	if (t->kind != TE_NAME)
@@ -846,14 +1023,30 @@ static void target_names(struct arena *a, const struct ts_expr *t, struct vec *o
 	VEC_PUSH(a, out, const char *, t->u.name);
 }
 
-/* Names an expression mutates in place: torch.append(NAME, ...), torch.relu_(NAME). */
-static void mutated_names(struct arena *a, const struct ts_expr *e, struct vec *out)
+/* NAME, if it names an object of a user class now: calls may change it. */
+static void object_name(struct fn_state *fs, const struct ts_expr *e, struct vec *out)
 {
+	uint32_t v;
+	if (e->kind == TE_NAME && lookup(fs, e->u.name, &v) && user_class(fs->L, v))
+		target_names(&fs->L->ctx->arena, e, out);
+}
+
+/* Names an expression mutates in place: torch.append(NAME, ...), torch.relu_(NAME),
+ * and objects passed to (NAME).method(...) or to functions. */
+static void mutated_names(struct fn_state *fs, const struct ts_expr *e, struct vec *out)
+{
+	struct arena *a = &fs->L->ctx->arena;
 	if (!e || e->kind != TE_CALL)
 		return;
-	for (int i = 0; i < e->u.call.nargs; i++)
-		mutated_names(a, e->u.call.args[i], out);
+	for (int i = 0; i < e->u.call.nargs; i++) {
+		mutated_names(fs, e->u.call.args[i], out);
+		object_name(fs, e->u.call.args[i], out);
+	}
 	const struct ts_expr *fn = e->u.call.fn;
+	if (fn->kind == TE_ATTR) {
+		mutated_names(fs, fn->u.attr.obj, out);
+		object_name(fs, fn->u.attr.obj, out);
+	}
 	if (fn->kind != TE_ATTR || fn->u.attr.obj->kind != TE_NAME ||
 	    strcmp(fn->u.attr.obj->u.name, "torch") != 0 || e->u.call.nargs < 1)
 		return;
@@ -863,14 +1056,15 @@ static void mutated_names(struct arena *a, const struct ts_expr *e, struct vec *
 		target_names(a, e->u.call.args[0], out);
 }
 
-static void assigned_names(struct arena *a, const struct ts_block *blk, struct vec *out)
+static void assigned_names(struct fn_state *fs, const struct ts_block *blk, struct vec *out)
 {
+	struct arena *a = &fs->L->ctx->arena;
 	for (int i = 0; i < blk->n; i++) {
 		const struct ts_stmt *s = blk->stmts[i];
 		if (s->kind == TS_EXPR)
-			mutated_names(a, s->u.expr, out);
+			mutated_names(fs, s->u.expr, out);
 		if (s->kind == TS_ASSIGN)
-			mutated_names(a, s->u.assign.value, out);
+			mutated_names(fs, s->u.assign.value, out);
 		switch (s->kind) {
 		case TS_ASSIGN:
 			for (int k = 0; k < s->u.assign.ntargets; k++)
@@ -879,14 +1073,14 @@ static void assigned_names(struct arena *a, const struct ts_block *blk, struct v
 		case TS_ANNASSIGN: target_names(a, s->u.ann.target, out); break;
 		case TS_AUGASSIGN: target_names(a, s->u.aug.target, out); break;
 		case TS_IF:
-			assigned_names(a, &s->u.if_.then, out);
-			assigned_names(a, &s->u.if_.els, out);
+			assigned_names(fs, &s->u.if_.then, out);
+			assigned_names(fs, &s->u.if_.els, out);
 			break;
 		case TS_FOR:
 			target_names(a, s->u.for_.target, out);
-			assigned_names(a, &s->u.for_.body, out);
+			assigned_names(fs, &s->u.for_.body, out);
 			break;
-		case TS_WHILE: assigned_names(a, &s->u.while_.body, out); break;
+		case TS_WHILE: assigned_names(fs, &s->u.while_.body, out); break;
 		default: break;
 		}
 	}
@@ -925,8 +1119,8 @@ static void lower_if(struct fn_state *fs, const struct ts_stmt *s)
 	struct arena *a = &L->ctx->arena;
 	uint32_t cond = lower_expr(fs, s->u.if_.cond);
 	struct vec names = {0};
-	assigned_names(a, &s->u.if_.then, &names);
-	assigned_names(a, &s->u.if_.els, &names);
+	assigned_names(fs, &s->u.if_.then, &names);
+	assigned_names(fs, &s->u.if_.els, &names);
 	size_t mark = fs->env.len, n = names.len;
 	uint32_t *tv = arena_alloc(a, sizeof *tv * (n + 1)), *ev = arena_alloc(a, sizeof *ev * (n + 1));
 	struct ir_block *blocks[2];
@@ -943,6 +1137,10 @@ static void lower_if(struct fn_state *fs, const struct ts_stmt *s)
 	for (size_t i = 0; i < n; i++) {
 		if (tv[i] == IR_NONE || ev[i] == IR_NONE)
 			continue;
+		if (tv[i] == ev[i] && user_class(L, tv[i])) {   /* an object neither branch changed */
+			bind(fs, VEC_AT(&names, const char *, i), tv[i]);
+			continue;
+		}
 		out_names[k] = VEC_AT(&names, const char *, i);
 		tv[k] = tv[i];
 		ev[k++] = ev[i];
@@ -963,6 +1161,28 @@ static void lower_if(struct fn_state *fs, const struct ts_stmt *s)
 	}
 }
 
+/* Objects carried by a loop body that leaves them unchanged are read from outside
+ * instead (calls on them made them candidates). Returns the new carried count. */
+static int drop_unchanged_objects(struct fn_state *fs, struct ir_block *b, uint32_t *in,
+                                  uint32_t *rets, struct vec *carried, int nc)
+{
+	int k = 0;
+	for (int i = 0; i < nc; i++) {
+		if (rets[1 + i] == b->params[1 + i] && user_class(fs->L, in[2 + i])) {
+			ir_replace_uses(fs->L->m, b->params[1 + i], in[2 + i]);
+			continue;
+		}
+		in[2 + k] = in[2 + i];
+		b->params[1 + k] = b->params[1 + i];
+		rets[1 + k] = rets[1 + i];
+		VEC_AT(carried, const char *, k) = VEC_AT(carried, const char *, i);
+		k++;
+	}
+	b->nparams = 1 + k;
+	carried->len = (size_t)k;
+	return k;
+}
+
 /* for x in range(n) / for x in list, and while c: a LOOP (TorchScript's prim::Loop):
  * inputs (trip count, initial condition, carried...), body parameters (iteration,
  * carried...), body results (next condition, carried...), outputs (carried...).
@@ -975,7 +1195,7 @@ static void lower_loop(struct fn_state *fs, const struct ts_stmt *s)
 	int is_for = s->kind == TS_FOR;
 	const struct ts_block *body = is_for ? &s->u.for_.body : &s->u.while_.body;
 	struct vec names = {0}, carried = {0};
-	assigned_names(a, body, &names);
+	assigned_names(fs, body, &names);
 	uint32_t v, trip, cond, list = IR_NONE;
 	for (size_t i = 0; i < names.len; i++)
 		if (lookup(fs, VEC_AT(&names, const char *, i), &v))
@@ -1029,6 +1249,7 @@ static void lower_loop(struct fn_state *fs, const struct ts_stmt *s)
 	rets[0] = is_for ? cond : lower_expr(fs, s->u.while_.cond);
 	for (int i = 0; i < nc; i++)
 		lookup(fs, VEC_AT(&carried, const char *, i), &rets[1 + i]);
+	nc = drop_unchanged_objects(fs, b, in, rets, &carried, nc);
 	ir_set_rets(m, b, rets, nc + 1);
 	fs->b = saved;
 	fs->env.len = mark;
@@ -1117,6 +1338,24 @@ static void lower_block(struct fn_state *fs, const struct ts_block *blk)
 
 /* ---- methods ---- */
 
+/* A function's results: the value returned, then the final record of each object
+ * parameter it changed (lw->inout lists those parameters). */
+static void set_results(struct fn_state *fs, struct ir_block *body, const struct ts_def *def,
+                        struct lowered *lw)
+{
+	struct arena *a = &fs->L->ctx->arena;
+	uint32_t *rets = arena_alloc(a, sizeof *rets * (size_t)(def->nparams + 1)), cur;
+	lw->inout = arena_alloc(a, sizeof *lw->inout * (size_t)(def->nparams + 1));
+	rets[0] = fs->ret;
+	for (int i = 0; i < def->nparams; i++)
+		if (user_class(fs->L, body->params[i]) && lookup(fs, def->params[i].name, &cur) &&
+		    cur != body->params[i]) {
+			lw->inout[lw->ninout++] = i;
+			rets[lw->ninout] = cur;
+		}
+	ir_set_rets(fs->L->m, body, rets, 1 + lw->ninout);
+}
+
 /* Lower def (a method of class self_qual, or a free function when self_qual is NULL)
  * into a new function; memoized under (key, method). */
 static uint32_t lower_def(struct lower *L, const char *key, const char *method,
@@ -1128,7 +1367,8 @@ static uint32_t lower_def(struct lower *L, const char *key, const char *method,
 	struct ir_func *fn = ir_new_func(L->m, fname);
 	fn->qualname = self_qual;
 	uint32_t idx = (uint32_t)(L->m->funcs.len - 1);
-	struct lowered rec = {key, method, idx, def};
+	struct lowered rec = {key, method, idx, def, 0, NULL};
+	size_t slot = L->done.len;
 	VEC_PUSH(&L->ctx->arena, &L->done, struct lowered, rec);
 
 	struct fn_state fs = {.L = L, .b = fn->body};
@@ -1147,7 +1387,7 @@ static uint32_t lower_def(struct lower *L, const char *key, const char *method,
 	lower_block(&fs, &def->body);
 	if (!fs.returned)
 		fs.ret = ir_const_none(L->m, fn->body);
-	ir_set_rets(L->m, fn->body, &fs.ret, 1);
+	set_results(&fs, fn->body, def, &VEC_AT(&L->done, struct lowered, slot));
 	L->depth--;
 	return idx;
 }

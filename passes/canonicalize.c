@@ -1400,7 +1400,8 @@ static void scalar_node(struct ir_module *m, struct ir_block *b, size_t *pos, ui
 	}
 }
 
-/* An ATEN, GETITEM or UNPACK node left after the fixed point cannot be compiled. */
+/* An ATEN, GETITEM, UNPACK or GETATTR node, or an object carried by control flow, left
+ * after the fixed point cannot be compiled. */
 static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
 	(void)b;
@@ -1417,6 +1418,14 @@ static void check_node(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 	else if (n->op == OP_GETITEM || n->op == OP_UNPACK)
 		diag_error_soft(m->ctx, n->loc, "'%s' of a value unknown at compile time is not "
 		                "supported", op_name(n->op));
+	else if (n->op == OP_GETATTR)
+		diag_error_soft(m->ctx, n->loc, "attribute '%s' of an object is not known at compile "
+		                "time (the object changes in a loop run a number of times known only "
+		                "at run time)", n->a.name.name);
+	for (int k = 0; (n->op == OP_LOOP || n->op == OP_IF) && k < n->nout; k++)
+		if (ir_val(m, n->out[k])->kind == VK_OBJECT)
+			diag_error_soft(m->ctx, n->loc, "an object changes in this %s at run time; kiln "
+			                "keeps objects at compile time only", op_name(n->op));
 }
 
 void check_canonical(struct ir_module *m)

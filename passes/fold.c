@@ -306,6 +306,35 @@ static int fold_string(struct folder *f, uint32_t id, enum aten_id op)
 	return fold_int(f, id, -1);
 }
 
+/* Whether v is a LIST or TUPLE node; *n its item count. */
+static int items_known(struct ir_module *m, uint32_t v, int *n)
+{
+	uint32_t d = ir_val(m, v)->def;
+	if (d == IR_NONE || (ir_node(m, d)->op != OP_LIST && ir_node(m, d)->op != OP_TUPLE))
+		return 0;
+	*n = ir_node(m, d)->nin;
+	return 1;
+}
+
+/* append(LIST(items), x) (a list appended to in a loop, once unrolled): LIST(items, x). */
+static int fold_append(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	uint32_t list = ir_node(m, id)->in[0], x = ir_node(m, id)->in[1];
+	int n;
+	if (!items_known(m, list, &n) || ir_node(m, ir_val(m, list)->def)->op != OP_LIST)
+		return 0;
+	uint32_t *items = arena_alloc(&m->ctx->arena, sizeof *items * (size_t)(n + 1));
+	memcpy(items, ir_node(m, ir_val(m, list)->def)->in, sizeof *items * (size_t)n);
+	items[n] = x;
+	uint32_t v = ir_node(m, ir_add_node(m, f->b, OP_LIST, items, n + 1, 1))->out[0];
+	ir_val(m, v)->kind = VK_LIST;
+	ir_val(m, v)->type = ir_val(m, list)->type;
+	replace(f, id, 0, here(f, v, ir_node(m, id)->loc));
+	kill(f, id);
+	return 1;
+}
+
 static int fold_aten(struct folder *f, uint32_t id)
 {
 	struct ir_module *m = f->m;
@@ -343,7 +372,10 @@ static int fold_aten(struct folder *f, uint32_t id)
 	case ATEN_LEN: case ATEN_STR: case ATEN_FIND: case ATEN_CONTAINS:
 		if (fold_string(f, id, op))
 			return 1;
+		if (op == ATEN_LEN && items_known(m, n->in[0], &cnt))
+			return fold_int(f, id, cnt);
 		return op == ATEN_LEN && ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
+	case ATEN_APPEND: return fold_append(f, id);
 	case ATEN_ANY: case ATEN_ALL: {   /* of a list of constant bools */
 		uint32_t d = ir_val(m, n->in[0])->def;
 		if (d == IR_NONE || ir_node(m, d)->op != OP_LIST)
@@ -601,6 +633,104 @@ static int fold_loop(struct folder *f, uint32_t id)
 	return 1;
 }
 
+/* A field read of an object an IF returns reads the field in each branch instead: the
+ * IF gets one more output, and its object output loses a use. */
+static int getattr_of_if(struct folder *f, uint32_t id, uint32_t obj)
+{
+	struct ir_module *m = f->m;
+	uint32_t d = ir_val(m, obj)->def, o = ir_new_value(m, ir_val(m, ir_node(m, id)->out[0])->kind);
+	struct ir_node *n = ir_node(m, d);
+	int k = 0, nout = n->nout;
+	while (n->out[k] != obj)
+		k++;
+	for (int br = 0; br < 2; br++) {
+		struct ir_block *b = ir_node(m, d)->blocks[br];
+		uint32_t g = ir_add_node(m, b, OP_GETATTR, &b->rets[k], 1, 1);
+		ir_node(m, g)->loc = ir_node(m, id)->loc;
+		ir_node(m, g)->a.name = ir_node(m, id)->a.name;
+		*ir_val(m, ir_node(m, g)->out[0]) = *ir_val(m, ir_node(m, id)->out[0]);
+		ir_val(m, ir_node(m, g)->out[0])->def = g;
+		uint32_t *rets = arena_alloc(&m->ctx->arena, sizeof *rets * (size_t)(nout + 1));
+		memcpy(rets, b->rets, sizeof *rets * (size_t)nout);
+		rets[nout] = ir_node(m, g)->out[0];
+		ir_set_rets(m, b, rets, nout + 1);
+	}
+	uint32_t *outs = arena_alloc(&m->ctx->arena, sizeof *outs * (size_t)(nout + 1));
+	memcpy(outs, ir_node(m, d)->out, sizeof *outs * (size_t)nout);
+	outs[nout] = o;
+	*ir_val(m, o) = *ir_val(m, ir_node(m, id)->out[0]);
+	ir_val(m, o)->def = d;
+	n = ir_node(m, d);
+	n->out = outs;
+	n->nout = nout + 1;
+	replace(f, id, 0, o);
+	kill(f, id);
+	return 1;
+}
+
+/* A field read of a record (OBJ_NEW then OBJ_SETs, once inlined) becomes the value last
+ * set; reading a field never set is an error. */
+static int fold_getattr(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	const char *name = n->a.name.name;
+	for (uint32_t obj = n->in[0];;) {
+		uint32_t d = ir_val(m, obj)->def;
+		struct ir_node *src = d != IR_NONE ? ir_node(m, d) : NULL;
+		const struct ir_type *t = ir_val(m, obj)->type;
+		if (src && src->op == OP_OBJ_NEW)
+			diag_error(m->ctx, n->loc, "field '%s' of class '%s' is read before it is set", name,
+			           t && t->qualname ? t->qualname : "?");
+		if (src && src->op == OP_IF && ir_val(m, obj)->kind == VK_OBJECT)
+			return getattr_of_if(f, id, obj);
+		if (!src || src->op != OP_OBJ_SET)
+			return 0;
+		if (strcmp(src->a.name.name, name) == 0) {
+			replace(f, id, 0, src->in[1]);
+			kill(f, id);
+			return 1;
+		}
+		obj = src->in[0];
+	}
+}
+
+/* An Optional IF output (a field read pushed into the branches) whose branches both
+ * give a tensor, or both None, is that. */
+static void refine_optional(struct ir_module *m, struct ir_node *n, int k)
+{
+	struct ir_value *t = ir_val(m, n->blocks[0]->rets[k]), *e = ir_val(m, n->blocks[1]->rets[k]);
+	struct ir_value *o = ir_val(m, n->out[k]);
+	if (o->kind == VK_OPTIONAL && t->kind == e->kind && (t->kind == VK_TENSOR || t->kind == VK_NONE))
+		o->kind = t->kind;
+}
+
+/* IF outputs that are objects nothing reads any more (their fields were read in the
+ * branches instead) are removed, so that no object reaches the backends. */
+static void drop_object_outputs(struct folder *f, struct ir_block *b, const int *uses)
+{
+	struct ir_module *m = f->m;
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		for (int k = 0; !n->dead && k < n->nblocks; k++)
+			drop_object_outputs(f, n->blocks[k], uses);
+		if (n->dead || n->op != OP_IF)
+			continue;
+		int j = 0;
+		for (int k = 0; k < n->nout; k++) {
+			if (ir_val(m, n->out[k])->kind == VK_OBJECT && !uses[n->out[k]]) {
+				f->changes++;
+				continue;
+			}
+			n->blocks[0]->rets[j] = n->blocks[0]->rets[k];
+			n->blocks[1]->rets[j] = n->blocks[1]->rets[k];
+			n->out[j] = n->out[k];
+			refine_optional(m, n, j++);
+		}
+		n->nout = n->blocks[0]->nrets = n->blocks[1]->nrets = j;
+	}
+}
+
 /* from_scalar of a constant: a constant 0-dim tensor. */
 static int fold_from_scalar(struct folder *f, uint32_t id)
 {
@@ -639,6 +769,7 @@ static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint
 	case OP_IF: fold_if(f, id); break;
 	case OP_FROM_SCALAR: fold_from_scalar(f, id); break;
 	case OP_LOOP: fold_loop(f, id); break;
+	case OP_GETATTR: fold_getattr(f, id); break;
 	default: break;
 	}
 	*pos = f->i;
@@ -648,5 +779,6 @@ int fold(struct ir_module *m)
 {
 	struct folder f = {.m = m};
 	ir_walk(m, ir_main(m)->body, fold_node, &f);
+	drop_object_outputs(&f, ir_main(m)->body, ir_use_counts(m, &m->ctx->scratch));
 	return f.changes;
 }

@@ -22,8 +22,8 @@ static void inline_one(struct ir_module *m, struct ir_block *b, size_t i)
 		map[body->params[k]] = c.in[k];
 	size_t pos = i;
 	ir_clone_nodes(m, b, &pos, body, map);
-	if (c.nout && body->nrets)
-		ir_replace_uses(m, c.out[0], ir_mapped(map, body->rets[0]));
+	for (int k = 0; k < c.nout && k < body->nrets; k++)   /* value, then changed objects */
+		ir_replace_uses(m, c.out[k], ir_mapped(map, body->rets[k]));
 	ir_node(m, call)->dead = 1;
 }
 

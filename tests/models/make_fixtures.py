@@ -37,7 +37,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -305,6 +305,147 @@ class Ctrl(nn.Module):
         return scaled_sum(y, y, 2)
 
 
+@torch.jit.script
+class Acc:
+    """A user TorchScript class: fields set in __init__, a method that updates them, an
+    Optional field set later."""
+
+    def __init__(self, scale: float, like: torch.Tensor):
+        self.scale = scale
+        self.sum = like * 0.0
+        self.n = 0
+        self.last = torch.jit.annotate(Optional[torch.Tensor], None)
+
+    def add(self, x: torch.Tensor):
+        self.sum = self.sum + x * self.scale
+        self.n += 1
+        self.last = x
+
+    def total(self) -> torch.Tensor:
+        last = self.last
+        if last is not None:
+            return self.sum / self.n + last
+        return self.sum
+
+
+class ClsAcc(nn.Module):
+    """An Acc object created in forward and updated in a loop and in a branch decided at
+    run time; kiln turns its fields into plain values."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        acc = Acc(0.5, x)
+        empty = acc.total() + x
+        for i in range(3):
+            x = torch.tanh(self.lin(x))
+            acc.add(x)
+        if bool(x.sum() > 0):
+            acc.add(x * 2.0)
+        else:
+            acc.add(-x)
+        return acc.total(), acc.sum * acc.n, empty
+
+
+@torch.jit.script
+class Inst:
+    """Like detectron2's scripted Instances: Optional fields, has(), __len__, and methods
+    returning new objects (__getitem__, cat)."""
+
+    def __init__(self, image_size: Tuple[int, int]):
+        self.image_size = image_size
+        self._boxes = torch.jit.annotate(Optional[torch.Tensor], None)
+        self._scores = torch.jit.annotate(Optional[torch.Tensor], None)
+        self._classes = torch.jit.annotate(Optional[torch.Tensor], None)
+
+    def set_boxes(self, b: torch.Tensor):
+        self._boxes = b
+
+    def set_scores(self, s: torch.Tensor):
+        self._scores = s
+
+    def boxes(self) -> torch.Tensor:
+        b = self._boxes
+        assert b is not None, "boxes is None and cannot be accessed!"
+        return b
+
+    def has(self, name: str) -> bool:
+        if name == "boxes":
+            return self._boxes is not None
+        if name == "scores":
+            return self._scores is not None
+        if name == "classes":
+            return self._classes is not None
+        return False
+
+    def __len__(self) -> int:
+        for t in [self._boxes, self._scores, self._classes]:
+            if t is not None:
+                return t.size(0)
+        raise NotImplementedError("Empty Inst does not support __len__!")
+
+    def __getitem__(self, item: int) -> "Inst":
+        ret = Inst(self.image_size)
+        b = self._boxes
+        if b is not None:
+            ret._boxes = b[item:item + 1]
+        s = self._scores
+        if s is not None:
+            ret._scores = s[item:item + 1]
+        c = self._classes
+        if c is not None:
+            ret._classes = c[item:item + 1]
+        return ret
+
+    def cat(self, others: List["Inst"]) -> "Inst":
+        ret = Inst(self.image_size)
+        b = self._boxes
+        if b is not None:
+            boxes = [b]
+            for o in others:
+                boxes.append(o.boxes())
+            ret._boxes = torch.cat(boxes, 0)
+        s = self._scores
+        if s is not None:
+            scores = [s]
+            for o in others:
+                t = o._scores
+                assert t is not None
+                scores.append(t)
+            ret._scores = torch.cat(scores, 0)
+        return ret
+
+
+class ClsInstances(nn.Module):
+    """Builds an Inst from its input, selects and concatenates rows through methods that
+    return new objects, and returns tensors computed from the fields."""
+
+    def __init__(self, with_scores: bool = True):
+        super().__init__()
+        self.box = nn.Linear(8, 4)
+        self.score = nn.Linear(8, 1)
+        self.with_scores = with_scores
+
+    def forward(self, x):
+        inst = Inst((32, 24))
+        inst.set_boxes(self.box(x))
+        if self.with_scores:
+            inst.set_scores(torch.sigmoid(self.score(x)).squeeze(1))
+        n = len(inst)
+        both = inst.cat([inst[0], inst[n - 1]])
+        out = both.boxes() * float(len(both))
+        if both.has("scores"):
+            s = both._scores
+            assert s is not None
+            out = out + s.unsqueeze(1)
+        if both.has("classes"):
+            out = out * 0.0
+        h, w = both.image_size
+        return out, inst.boxes() / float(h * w + n)
+
+
 class BranchShapes(nn.Module):
     """A branch on a tensor value whose result has a different shape on each path: kiln
     needs one static shape per tensor, so it must refuse with a reason."""
@@ -487,6 +628,8 @@ SMALL = {
     "encoder_small_gelu_nf": build_seq(Encoder, (2, 7, 32), args=(32, 4, 64, 2),
                                        activation="gelu", norm_first=True),
     "encoder_small_scripted": build_seq(Encoder, (2, 7, 16), args=(16, 2, 32, 2)),
+    "cls_acc": build_seq(ClsAcc, (3, 8)),
+    "cls_instances": build_seq(ClsInstances, (3, 8)),
 }
 
 # Small spatial sizes keep test time down; every model ends in an adaptive pool or a mean, so
@@ -536,6 +679,7 @@ SCRIPTED = {"ctrl", "dynamic_pos", "dynamic_neg", "mlp_scripted", "lenet_scripte
 
 SCRIPTED |= {"lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",
              "transformer_encoder_scripted"}
+SCRIPTED |= {"cls_acc", "cls_instances"}
 
 
 def trace_and_save(model, inputs, path, script=False):
@@ -677,6 +821,23 @@ def inflate_first_tensor(pkl, size0):
     return pkl[:ops[k][2]] + int_opcode(size0) + pkl[ops[k + 1][2]:]
 
 
+def make_bad_field_unset(bad):
+    """cls_acc with Acc.__init__ edited to read field n before it sets it (torch.jit.script
+    refuses such code, so the archive is edited)."""
+    seed_all("cls_acc")
+    model, inputs = SMALL["cls_acc"]()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cls_acc.pt")
+        torch.jit.save(torch.jit.script(model.eval()), path)
+        with open(path, "rb") as f:
+            data = f.read()
+    old = b"self.sum = torch.mul(like, 0.)"
+    rec, code = next((i.filename, d) for i, d in zip_entries(data) if old in d)
+    code = code.replace(old, b"self.sum = torch.mul(like, self.n)")
+    with open(os.path.join(bad, "field_unset.pt"), "wb") as f:
+        f.write(replace_record(data, rec.split("/", 1)[1], code))
+
+
 def make_bad(outdir):
     bad = os.path.join(outdir, "bad")
     os.makedirs(bad, exist_ok=True)
@@ -709,6 +870,7 @@ def make_bad(outdir):
     trace_and_save(m, [randn((2, 5))], os.path.join(bad, "unknown_op.pt"))
     torch.jit.save(torch.jit.script(BranchShapes().eval()),
                    os.path.join(bad, "branch_shapes.pt"))
+    make_bad_field_unset(bad)
     with open(os.path.join(bad, "README"), "w") as f:
         f.write("Malformed or unsupported inputs for kiln, written by ../../make_fixtures.py (group"
                 " 'bad').\nEach must give `error:` on stderr and exit status 1: see"

@@ -70,6 +70,11 @@ kiln_model_test(gru_bi_scripted ${KILN_FIXTURES} 2x5x8 small scripted)
 kiln_model_test(encoder_small ${KILN_FIXTURES} 2x7x32 small)
 kiln_model_test(encoder_small_gelu_nf ${KILN_FIXTURES} 2x7x32 small)
 kiln_model_test(encoder_small_scripted ${KILN_FIXTURES} 2x7x16 small scripted)
+# Objects of user @torch.jit.script classes created in forward (an accumulator updated in
+# a loop and a run-time branch; an Instances-like class with Optional fields, has, __len__,
+# __getitem__, cat): their fields become plain values.
+kiln_model_test(cls_acc ${KILN_FIXTURES} 3x8 small scripted)
+kiln_model_test(cls_instances ${KILN_FIXTURES} 3x8 small scripted)
 kiln_model_test(micro_seq_ops ${KILN_FIXTURES} 2x3x4,2x4x5 small)
 
 # The trained digits CNN over its whole test set: accuracy must equal PyTorch's.
@@ -136,6 +141,8 @@ kiln_bad_test(unknown_op_logcumsumexp ${bad}/unknown_op.pt
 kiln_bad_test(input_shape ${KILN_FIXTURES}/mlp.pt "error:" --input-shape 1x2x3x4)
 kiln_bad_test(input_rank ${KILN_FIXTURES}/lenet.pt "error:" --input-shape 28x28)
 kiln_bad_test(branch_shapes ${bad}/branch_shapes.pt "one shape on every path" --input-shape 2x3)
+kiln_bad_test(field_unset ${bad}/field_unset.pt
+              "error: field 'n' of class" --input-shape 3x8)
 unset(bad)
 
 # The command-line contract: --help, usage errors, --example-input, --dump-ir.

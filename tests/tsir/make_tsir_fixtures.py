@@ -7,6 +7,8 @@ For each tests/models/fixtures/NAME.pt writes, into tests/tsir/fixtures/:
   NAME.frozen.txt    print(torch.jit.freeze(m).graph)    (weights as %self.a.b constants)
   NAME.dump.txt      m._c.dump_to_str(True, False, False) (detectron2's model_ts_IR.txt)
 Run with the Python that has torch: /usr/bin/python3 tests/tsir/make_tsir_fixtures.py
+(`make_tsir_fixtures.py OUTDIR MODELSDIR NAME...` dumps other models, e.g. the big ones the
+tests generate into the build directory).
 Absolute paths in source comments are made relative to the repository, and object
 addresses are zeroed, so the files do not depend on the machine.
 """
@@ -22,9 +24,12 @@ MODELS = os.path.join(REPO, "tests", "models", "fixtures")
 NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted", "lstm", "gru_bi", "encoder_small",
          "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted", "dynamic_pos"]
 # Frozen graphs of these hold constants freezing computed (RNN weight lists printed as
-# [<Tensors>], attention weights packed by freezing) that exist in no archive, so a frozen
-# dump plus the unfrozen .pt cannot give the weights: no frozen fixture is written for them.
-NO_FROZEN = {"lstm", "gru_bi", "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted"}
+# [<Tensors>], attention weights packed by freezing, batch norms folded into conv weights)
+# that exist in no unfrozen archive, so a frozen dump plus the model's .pt cannot give the
+# weights (the frozen module's own .pt can): no frozen fixture is written for them.
+NO_FROZEN = {"lstm", "gru_bi", "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",
+             "transformer_encoder", "transformer_encoder_scripted", "resnet18",
+             "resnet18_scripted", "mobilenet_v2_scripted"}
 
 
 def clean(text):
@@ -35,9 +40,11 @@ def clean(text):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "fixtures")
+    models = sys.argv[2] if len(sys.argv) > 2 else MODELS
+    names = sys.argv[3:] or NAMES
     os.makedirs(out, exist_ok=True)
-    for name in NAMES:
-        m = torch.jit.load(os.path.join(MODELS, name + ".pt")).eval()
+    for name in names:
+        m = torch.jit.load(os.path.join(models, name + ".pt")).eval()
         dumps = {
             "graph": str(m.graph),
             "inlined": str(m.inlined_graph),

@@ -13,10 +13,13 @@
 #          Every errors/NAME.txt (weights: errors/NAME.args names a models fixture) must fail
 #          with exit status 1 and print exactly errors/NAME.err (paths stripped). Then deep
 #          nesting, and truncations of fixture dumps, must fail cleanly (status 1, no crash).
-# Environment: CC (default cc), KILN_PYTHON (default /usr/bin/python3).
+# Environment: CC (default cc), KILN_PYTHON (default /usr/bin/python3), TSIR_MODELS (where
+# NAME.pt and its reference outputs are; default tests/models/fixtures), TSIR_DUMPS (where
+# PyTorch's dumps are; default tests/tsir/fixtures).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-models=$(cd "$here/../models/fixtures" && pwd)
+models=$(cd "${TSIR_MODELS:-$here/../models/fixtures}" && pwd)
+dumps=${TSIR_DUMPS:-$here/fixtures}   # PyTorch's dumps of the models
 py=${KILN_PYTHON:-/usr/bin/python3}
 cc=${CC:-cc}
 fail=0
@@ -57,8 +60,8 @@ model() {
 	local name=$1 shape=$2 work=$3
 	for kind in graph inlined frozen dump; do
 		# make_tsir_fixtures.py writes no frozen dump where freezing makes new weights
-		[ -e "$here/fixtures/$name.$kind.txt" ] || { echo "[SKIP] $name.$kind: no fixture"; continue; }
-		compile_run "$name.$kind" "$here/fixtures/$name.$kind.txt" "$name" "$shape" "$work/$kind"
+		[ -e "$dumps/$name.$kind.txt" ] || { echo "[SKIP] $name.$kind: no fixture"; continue; }
+		compile_run "$name.$kind" "$dumps/$name.$kind.txt" "$name" "$shape" "$work/$kind"
 	done
 	local d=$work/dump_ir
 	"$tsir" --dump-ir "$models/$name.pt" "$d" >"$work/dump.log" 2>&1 ||

@@ -289,6 +289,14 @@ static void add_struct_ops(struct ir_module *m, struct ir_block *b, uint32_t sel
 	uint32_t in2[2] = {sub, x};
 	n = ir_add_node(m, b, OP_SETATTR, in2, 2, 0);
 	ir_node(m, n)->a.name.name = "cache";
+	n = ir_add_node(m, b, OP_OBJ_NEW, NULL, 0, 1);   /* a record of a user class */
+	uint32_t rec[2] = {ir_node(m, n)->out[0], x};
+	ir_val(m, rec[0])->kind = VK_OBJECT;
+	ir_val(m, rec[0])->type = ot;
+	n = ir_add_node(m, b, OP_OBJ_SET, rec, 2, 1);
+	ir_node(m, n)->a.name.name = "sum";
+	ir_val(m, ir_node(m, n)->out[0])->kind = VK_OBJECT;
+	ir_val(m, ir_node(m, n)->out[0])->type = ot;
 	n = ir_add_node(m, b, OP_CALL_METHOD, in2, 2, 1);
 	ir_node(m, n)->a.call = (struct call_attr){"forward", "__torch__.Sub", 1};
 	tensor_out(m, n, 0, &(struct ir_shape){.rank = -1});
