@@ -1006,6 +1006,14 @@ struct glower {
 	uint32_t first_code_func;     /* funcs below this index came from ts_load */
 	int have_code;
 	int depth;
+	const char *self_qual;        /* class of the entry graph's `self` */
+	struct vec classes;           /* struct gclass: module or not, memoized */
+};
+
+/* Whether a class is a module's (objects frozen from data.pkl) or a user class (records). */
+struct gclass {
+	const char *qualname;
+	int module;
 };
 
 struct gfn {
@@ -1105,7 +1113,8 @@ static void lower_nodes(struct gfn *fs, const struct g_block *gb);
  * a name remapped inside that was bound outside is added to *stale (the caller makes it
  * unreadable once every block of the node is lowered: sibling blocks may still read it). */
 static void lower_block(struct gfn *fs, const struct g_block *gb, struct ir_block *b,
-                        struct vec *stale)
+                        struct vec *stale, const char *const *xnames, int nx,
+                        const uint32_t *xouter)
 {
 	struct glower *L = fs->L;
 	struct ir_block *saved = fs->b;
@@ -1116,11 +1125,19 @@ static void lower_block(struct gfn *fs, const struct g_block *gb, struct ir_bloc
 		uint32_t p = ir_add_param(L->m, b, gb->params[i].t.kind);
 		define(fs, &gb->params[i], p, gb->params[i].at, 1);
 	}
+	for (int i = 0; xouter && i < nx; i++) {   /* objects a loop carries */
+		uint32_t p = ir_add_param(L->m, b, ir_val(L->m, xouter[i])->kind);
+		ir_val(L->m, p)->type = ir_val(L->m, xouter[i])->type;
+		ir_val(L->m, p)->name = ir_val(L->m, xouter[i])->name;
+		push(fs, (struct gbind){.name = xnames[i], .value = p});
+	}
 	lower_nodes(fs, gb);
-	uint32_t *rets = arena_alloc(&L->ctx->arena, sizeof *rets * (size_t)(gb->nrets + 1));
+	uint32_t *rets = arena_alloc(&L->ctx->arena, sizeof *rets * (size_t)(gb->nrets + nx + 1));
 	for (int i = 0; i < gb->nrets; i++)
 		rets[i] = use(fs, &gb->rets[i]);
-	ir_set_rets(L->m, b, rets, gb->nrets);
+	for (int i = 0; i < nx; i++)   /* the objects' records at the end of the block */
+		rets[gb->nrets + i] = use(fs, &(struct g_ref){xnames[i], gb->at});
+	ir_set_rets(L->m, b, rets, gb->nrets + nx);
 	size_t end = fs->env.len;
 	fs->env.len = mark;
 	fs->level--;
@@ -1201,6 +1218,158 @@ static const char *name_attr(struct gfn *fs, const struct g_node *gn)
 	if (!a || a->kind != GA_STR)
 		diag_error(fs->L->ctx, gn->at, "'%s' needs a string attribute name=\"...\"", gn->kind);
 	return a->s;
+}
+
+/* ---- objects of user classes ---- */
+
+/* Whether data.pkl value p is or holds an object of class qual. */
+static int pv_has_class(const struct pv *p, const char *qual, int depth)
+{
+	if (!p || depth > MAX_DEPTH)
+		return 0;
+	if (p->kind == PV_OBJECT) {
+		if (p->u.obj.qualname && strcmp(p->u.obj.qualname, qual) == 0)
+			return 1;
+		for (size_t i = 0; i < p->u.obj.n; i++)
+			if (pv_has_class(p->u.obj.vals[i], qual, depth + 1))
+				return 1;
+	} else if (p->kind == PV_LIST || p->kind == PV_TUPLE) {
+		for (size_t i = 0; i < p->u.seq.n; i++)
+			if (pv_has_class(p->u.seq.items[i], qual, depth + 1))
+				return 1;
+	}
+	return 0;
+}
+
+/* A module's class: the entry's `self`, a `module {}` section of the file, or an object
+ * of data.pkl's module tree. Other classes are user TorchScript classes. */
+static int is_module_class(struct glower *L, const char *qual)
+{
+	for (size_t i = 0; i < L->classes.len; i++)
+		if (strcmp(VEC_AT(&L->classes, struct gclass, i).qualname, qual) == 0)
+			return VEC_AT(&L->classes, struct gclass, i).module;
+	int r = L->self_qual && strcmp(L->self_qual, qual) == 0;
+	for (size_t i = 0; i < L->g->graphs.len && !r; i++) {
+		struct g_graph *gr = VEC_AT(&L->g->graphs, struct g_graph *, i);
+		r = gr->qualname && strcmp(gr->qualname, qual) == 0;
+	}
+	if (!r)
+		r = pv_has_class(L->root, qual, 0);
+	struct gclass c = {qual, r};
+	VEC_PUSH(&L->ctx->arena, &L->classes, struct gclass, c);
+	return r;
+}
+
+/* Whether v is an object of a user class: an SSA record (OBJ_NEW, then OBJ_SETs). */
+static int user_obj(struct glower *L, uint32_t v)
+{
+	struct ir_value *iv = ir_val(L->m, v);
+	return iv->kind == VK_OBJECT && iv->type && iv->type->qualname &&
+	       !is_module_class(L, iv->type->qualname);
+}
+
+/* Changing object v in place is sound only if nothing else refers to it: it must not
+ * have been read out of a list, tuple or another object, nor stored into one (as in
+ * ts_lower.c). */
+static void check_owned(struct glower *L, uint32_t v, struct loc loc)
+{
+	struct ir_module *m = L->m;
+	uint32_t d = ir_val(m, v)->def;
+	enum op op = d != IR_NONE ? ir_node(m, d)->op : OP_CONST;
+	int shared = op == OP_GETATTR || op == OP_GETITEM || op == OP_UNPACK;
+	for (size_t i = 0; i < m->nodes.len && !shared; i++) {
+		struct ir_node *n = ir_node(m, (uint32_t)i);
+		if (n->dead)
+			continue;
+		int from = n->op == OP_OBJ_SET ? 1 : n->op == OP_LIST || n->op == OP_TUPLE ? 0 : n->nin;
+		for (int k = from; k < n->nin; k++)
+			shared |= n->in[k] == v;
+	}
+	if (shared)
+		diag_error(L->ctx, loc, "an object of class '%s' is changed here while a list, tuple "
+		           "or another object also refers to it; kiln does not support shared objects",
+		           ir_val(m, v)->type->qualname);
+}
+
+/* The parameter of body that record v descends from (through OBJ_SETs, IF and LOOP
+ * outputs and calls that change their arguments), or -1. */
+static int record_param(struct ir_module *m, const struct ir_block *body, uint32_t v, int depth)
+{
+	while (depth < MAX_DEPTH * 4) {
+		for (int i = 0; i < body->nparams; i++)
+			if (body->params[i] == v)
+				return i;
+		uint32_t d = ir_val(m, v)->def;
+		if (d == IR_NONE)
+			return -1;
+		struct ir_node *n = ir_node(m, d);
+		int k = 0;
+		while (k < n->nout && n->out[k] != v)
+			k++;
+		if (n->op == OP_OBJ_SET) {
+			v = n->in[0];
+		} else if (n->op == OP_LOOP) {
+			v = n->in[2 + k];
+		} else if (n->op == OP_IF) {
+			for (int br = 0; br < n->nblocks; br++) {
+				int p = record_param(m, body, n->blocks[br]->rets[k], depth + 1);
+				if (p >= 0)
+					return p;
+			}
+			return -1;
+		} else if ((n->op == OP_CALL_METHOD || n->op == OP_CALL_FUNC) && k > 0) {
+			struct ir_func *f = VEC_AT(&m->funcs, struct ir_func *, n->a.call.func);
+			if (k >= f->body->nrets)
+				return -1;
+			int p = record_param(m, f->body, f->body->rets[k], depth + 1);
+			if (p < 0 || p >= n->nin)
+				return -1;
+			v = n->in[p];
+		} else {
+			return -1;
+		}
+		depth++;
+	}
+	return -1;
+}
+
+/* Names bound outside block b of user-class objects that b may change: targets of
+ * prim::SetAttr and objects given to calls; and of lists b appends to (a loop carries
+ * them, an IF merges them; those left unchanged are dropped again). */
+static void changed_objects(struct gfn *fs, const struct g_block *b, struct vec *out)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		const struct g_node *n = VEC_AT(&b->nodes, struct g_node *, i);
+		int set = strcmp(n->kind, "prim::SetAttr") == 0 || strcmp(n->kind, "aten::append") == 0;
+		int call = strcmp(n->kind, "prim::CallMethod") == 0 ||
+		           strcmp(n->kind, "prim::CallFunction") == 0;
+		for (int k = 0; (set || call) && k < (set ? (n->nin > 0) : n->nin); k++) {
+			const char *name = n->ins[k].name;
+			struct gbind *bb = find(fs, name);
+			if (!bb || bb->func || bb->stale || bb->value == IR_NONE ||
+			    !(user_obj(fs->L, bb->value) ||
+			      (set && n->kind[0] == 'a' && ir_val(fs->L->m, bb->value)->kind == VK_LIST)))
+				continue;
+			int dup = 0;
+			for (size_t j = 0; j < out->len; j++)
+				dup |= strcmp(VEC_AT(out, const char *, j), name) == 0;
+			if (!dup)
+				VEC_PUSH(&fs->L->ctx->arena, out, const char *, name);
+		}
+		for (int k = 0; k < n->nblocks; k++)
+			changed_objects(fs, &n->blocks[k], out);
+	}
+}
+
+/* prim::CreateObject(): a record with no field set. */
+static void lw_create_object(struct gfn *fs, const struct g_node *gn)
+{
+	struct glower *L = fs->L;
+	check_counts(fs, gn, 0, 1);
+	if (gn->outs[0].t.kind != VK_OBJECT || is_module_class(L, gn->outs[0].t.type->qualname))
+		diag_error(L->ctx, gn->at, "prim::CreateObject makes an object of a user class; kiln "
+		           "cannot create objects of this type");
+	define_outs(fs, gn, add(fs, gn, OP_OBJ_NEW, NULL, 0, 1), 1);
 }
 
 /* ---- weights ---- */
@@ -1376,6 +1545,67 @@ static uint32_t tensor_constant(struct gfn *fs, const struct g_node *gn, const s
 
 /* ---- prim:: nodes ---- */
 
+/* A tuple constant's text "(32, 24)", "(1, (2., None), 'a')" from *p: an OP_TUPLE of
+ * constants (as ts_lower.c makes a tuple literal). Returns IR_NONE if not understood. */
+static uint32_t tuple_constant(struct gfn *fs, const char **p, int depth)
+{
+	struct glower *L = fs->L;
+	struct ir_module *m = L->m;
+	struct vec items = {0};
+	if (**p != '(' || depth > MAX_DEPTH)
+		return IR_NONE;
+	(*p)++;
+	for (;;) {
+		while (**p == ' ')
+			(*p)++;
+		if (**p == ')')
+			break;
+		uint32_t v;
+		const char *s = *p;
+		char *end;
+		if (*s == '(') {
+			if ((v = tuple_constant(fs, p, depth + 1)) == IR_NONE)
+				return IR_NONE;
+		} else if (strncmp(s, "None", 4) == 0) {
+			v = ir_const_none(m, fs->b), *p += 4;
+		} else if (strncmp(s, "True", 4) == 0 || strncmp(s, "False", 5) == 0) {
+			v = ir_const_bool(m, fs->b, *s == 'T'), *p += *s == 'T' ? 4 : 5;
+		} else if (*s == '"' || *s == '\'') {
+			const char *e = strchr(s + 1, *s);
+			if (!e)
+				return IR_NONE;
+			v = ir_const_str(m, fs->b, arena_strndup(&L->ctx->arena, s + 1, (size_t)(e - s - 1)));
+			*p = e + 1;
+		} else {
+			size_t n = strcspn(s, ",)");
+			long long i = strtoll(s, &end, 10);
+			if (end == s)
+				return IR_NONE;
+			if ((size_t)(end - s) == n) {
+				v = ir_const_int(m, fs->b, i);
+			} else {
+				double f = strtod(s, &end);
+				if ((size_t)(end - s) != n)
+					return IR_NONE;
+				v = ir_const_float(m, fs->b, f);
+			}
+			*p = end;
+		}
+		VEC_PUSH(&L->ctx->arena, &items, uint32_t, v);
+		while (**p == ' ')
+			(*p)++;
+		if (**p == ',')
+			(*p)++;
+		else if (**p != ')')
+			return IR_NONE;
+	}
+	(*p)++;
+	uint32_t id = ir_add_node(m, fs->b, OP_TUPLE, items.data, (int)items.len, 1);
+	uint32_t v = ir_node(m, id)->out[0];
+	ir_val(m, v)->kind = VK_TUPLE;
+	return v;
+}
+
 /* prim::Constant[value=...]() / prim::Constant() / Function constants [name="f"]. */
 static void lw_constant(struct gfn *fs, const struct g_node *gn)
 {
@@ -1417,6 +1647,9 @@ static void lw_constant(struct gfn *fs, const struct g_node *gn)
 		ir_val(m, v)->kind = VK_LIST;
 	} else if (a->kind == GA_TENSOR || a->kind == GA_TENSOR_REF) {
 		v = tensor_constant(fs, gn, a);
+	} else if (a->kind == GA_OTHER && a->s[0] == '(' &&
+	           (v = tuple_constant(fs, &(const char *){a->s}, 0)) != IR_NONE) {
+		/* a tuple */
 	} else {
 		diag_error(L->ctx, a->at, "constant value '%s' is not supported", a->s);
 	}
@@ -1453,20 +1686,59 @@ static void lw_getitem(struct gfn *fs, const struct g_node *gn)
 	define_outs(fs, gn, n, 1);
 }
 
+/* prim::GetAttr: a module attribute (frozen later), or a field of a record: the value
+ * last set when this function sets it, else a GETATTR fold.c resolves after inlining. */
 static void lw_getattr(struct gfn *fs, const struct g_node *gn)
 {
+	struct glower *L = fs->L;
 	check_counts(fs, gn, 1, 1);
 	const char *name = name_attr(fs, gn);
-	struct ir_node *n = add(fs, gn, OP_GETATTR, uses(fs, gn, 0), 1, 1);
+	uint32_t *in = uses(fs, gn, 0);
+	if (user_obj(L, in[0])) {
+		for (uint32_t obj = in[0];;) {
+			uint32_t d = ir_val(L->m, obj)->def;
+			struct ir_node *src = d != IR_NONE ? ir_node(L->m, d) : NULL;
+			if (src && src->op == OP_OBJ_SET && strcmp(src->a.name.name, name) == 0) {
+				push(fs, (struct gbind){.name = gn->outs[0].name, .value = src->in[1]});
+				return;
+			}
+			if (src && src->op == OP_OBJ_NEW)
+				diag_error(L->ctx, gn->at, "field '%s' of class '%s' is read before it is set",
+				           name, ir_val(L->m, obj)->type->qualname);
+			if (!src || src->op != OP_OBJ_SET)
+				break;
+			obj = src->in[0];
+		}
+	}
+	struct ir_node *n = add(fs, gn, OP_GETATTR, in, 1, 1);
 	n->a.name.name = name;
+	uint32_t out = n->out[0];
 	define_outs(fs, gn, n, 1);
+	if (user_obj(L, in[0]) && gn->outs[0].t.optional)  /* None or not: known once the record is */
+		set_type(L->m, out, &gn->outs[0].t, 1);
 }
 
+/* prim::SetAttr: on a record, a new record (OBJ_SET) that the object's name means from
+ * now on; on a module, a SETATTR (refused later: module attributes are constant). */
 static void lw_setattr(struct gfn *fs, const struct g_node *gn)
 {
+	struct glower *L = fs->L;
 	check_counts(fs, gn, 2, 0);
 	const char *name = name_attr(fs, gn);
-	add(fs, gn, OP_SETATTR, uses(fs, gn, 0), 2, 0)->a.name.name = name;
+	uint32_t *in = uses(fs, gn, 0);
+	if (!user_obj(L, in[0])) {
+		add(fs, gn, OP_SETATTR, in, 2, 0)->a.name.name = name;
+		return;
+	}
+	check_owned(L, in[0], gn->at);
+	struct ir_node *n = add(fs, gn, OP_OBJ_SET, in, 2, 1);
+	n->a.name.name = name;
+	uint32_t r = n->out[0];
+	ir_val(L->m, r)->kind = VK_OBJECT;
+	ir_val(L->m, r)->type = ir_val(L->m, in[0])->type;
+	ir_val(L->m, r)->name = ir_val(L->m, in[0])->name;
+	ir_val(L->m, r)->loc = node_loc(gn);
+	remap(fs, &gn->ins[0], r, gn->at);
 }
 
 /* prim::RaiseException(msg[, cls]): kiln keeps the message. */
@@ -1520,16 +1792,23 @@ static void lw_append(struct gfn *fs, const struct g_node *gn)
 	check_counts(fs, gn, 2, -1);
 	uint32_t *in = uses(fs, gn, 0);
 	uint32_t d = ir_val(L->m, in[0])->def;
-	if (d == IR_NONE || ir_node(L->m, d)->op != OP_LIST)
+	int carried = d == IR_NONE && ir_val(L->m, in[0])->kind == VK_LIST;
+	if (!carried && (d == IR_NONE || ir_node(L->m, d)->op != OP_LIST))
 		diag_error(L->ctx, gn->at, "aten::append to a list not built by prim::ListConstruct "
 		           "in this graph is not supported");
-	struct ir_node *old = ir_node(L->m, d);
-	int n = old->nin;
-	uint32_t *items = arena_alloc(&L->ctx->arena, sizeof *items * (size_t)(n + 1));
-	memcpy(items, old->in, sizeof *items * (size_t)n);
-	items[n] = in[1];
-	struct ir_node *nl = add(fs, gn, OP_LIST, items, n + 1, 1);
-	uint32_t v = nl->out[0];
+	uint32_t v;
+	if (carried) {   /* a list a loop carries: fold.c appends once the loop is unrolled */
+		struct ir_node *nl = add(fs, gn, OP_ATEN, in, 2, 1);
+		nl->a.aten = (struct aten_attr){"append", ATEN_APPEND};
+		v = nl->out[0];
+	} else {
+		struct ir_node *old = ir_node(L->m, d);
+		int n = old->nin;
+		uint32_t *items = arena_alloc(&L->ctx->arena, sizeof *items * (size_t)(n + 1));
+		memcpy(items, old->in, sizeof *items * (size_t)n);
+		items[n] = in[1];
+		v = add(fs, gn, OP_LIST, items, n + 1, 1)->out[0];
+	}
 	ir_val(L->m, v)->kind = VK_LIST;
 	ir_val(L->m, v)->type = ir_val(L->m, in[0])->type;
 	ir_val(L->m, v)->name = ir_val(L->m, in[0])->name;
@@ -1538,24 +1817,77 @@ static void lw_append(struct gfn *fs, const struct g_node *gn)
 		push(fs, (struct gbind){.name = gn->outs[0].name, .value = v});
 }
 
+/* An IF or LOOP node with gn's blocks. User-class objects the blocks change (SetAttr,
+ * calls) are handled as ts_lower.c handles changed names: a LOOP carries their records
+ * (extra carried values after gn's), an IF merges them (extra results and outputs after
+ * gn's); afterwards the object's name means the output. */
 static struct ir_node *cf_node(struct gfn *fs, const struct g_node *gn, enum op op,
                                const uint32_t *in, int nin)
 {
 	struct glower *L = fs->L;
-	struct ir_node *n = add(fs, gn, op, in, nin, gn->nout);
-	uint32_t id = (uint32_t)(n - (struct ir_node *)L->m->nodes.data);
-	int nb = gn->nblocks;
-	struct ir_block **blocks = arena_alloc(&L->ctx->arena, sizeof *blocks * (size_t)nb);
+	struct ir_module *m = L->m;
+	struct arena *a = &L->ctx->arena;
+	int loop = op == OP_LOOP, nb = gn->nblocks;
+	struct vec objs = {0};
+	for (int i = 0; i < nb; i++)
+		changed_objects(fs, &gn->blocks[i], &objs);
+	int nx = (int)objs.len;
+	const char **xnames = objs.data;
+	uint32_t *outer = arena_alloc(a, sizeof *outer * (size_t)(nx + 1));
+	uint32_t *all = arena_alloc(a, sizeof *all * (size_t)(nin + nx + 1));
+	memcpy(all, in, sizeof *all * (size_t)nin);
+	for (int i = 0; i < nx; i++) {
+		outer[i] = find(fs, xnames[i])->value;
+		all[nin + i] = outer[i];
+	}
+	struct ir_block **blocks = arena_alloc(a, sizeof *blocks * (size_t)(nb + 1));
 	struct vec stale = {0};
 	for (int i = 0; i < nb; i++) {
-		blocks[i] = ir_new_block(L->m);
-		lower_block(fs, &gn->blocks[i], blocks[i], &stale);
+		blocks[i] = ir_new_block(m);
+		lower_block(fs, &gn->blocks[i], blocks[i], &stale, xnames, nx, loop ? outer : NULL);
 	}
-	for (size_t i = 0; i < stale.len; i++)
-		push(fs, VEC_AT(&stale, struct gbind, i));
-	n = ir_node(L->m, id); /* the node array may have grown */
+	/* Objects no block changed are read from outside instead. */
+	int k = 0;
+	for (int i = 0; i < nx; i++) {
+		int changed = 0;
+		for (int br = 0; br < nb; br++) {
+			struct ir_block *b = blocks[br];
+			uint32_t r = b->rets[gn->blocks[br].nrets + i];
+			changed |= loop ? r != b->params[gn->blocks[br].nparams + i] : r != outer[i];
+		}
+		if (!changed) {
+			if (loop)
+				ir_replace_uses(m, blocks[0]->params[gn->blocks[0].nparams + i], outer[i]);
+			continue;
+		}
+		for (int br = 0; br < nb; br++) {
+			struct ir_block *b = blocks[br];
+			b->rets[gn->blocks[br].nrets + k] = b->rets[gn->blocks[br].nrets + i];
+			if (loop)
+				b->params[gn->blocks[br].nparams + k] = b->params[gn->blocks[br].nparams + i];
+		}
+		all[nin + k] = all[nin + i];
+		outer[k] = outer[i];
+		xnames[k++] = xnames[i];
+	}
+	for (int br = 0; br < nb; br++) {
+		blocks[br]->nrets = gn->blocks[br].nrets + k;
+		if (loop)
+			blocks[br]->nparams = gn->blocks[br].nparams + k;
+	}
+	struct ir_node *n = add(fs, gn, op, all, nin + (loop ? k : 0), gn->nout + k);
 	n->blocks = blocks;
 	n->nblocks = nb;
+	for (size_t i = 0; i < stale.len; i++)
+		push(fs, VEC_AT(&stale, struct gbind, i));
+	for (int i = 0; i < k; i++) {
+		uint32_t o = n->out[gn->nout + i];
+		ir_val(m, o)->kind = ir_val(m, outer[i])->kind;
+		ir_val(m, o)->type = ir_val(m, outer[i])->type;
+		ir_val(m, o)->name = ir_val(m, outer[i])->name;
+		ir_val(m, o)->loc = n->loc;
+		remap(fs, &(struct g_ref){xnames[i], gn->at}, o, gn->at);
+	}
 	return n;
 }
 
@@ -1629,12 +1961,41 @@ static void call_node(struct gfn *fs, const struct g_node *gn, enum op op, uint3
 		           fn->body->nparams, nin);
 	if (gn->nout > 1)
 		check_counts(fs, gn, -1, 1);
-	struct ir_node *n = add(fs, gn, op, in, nin, 1);
+	/* Results 1.. are the final records of the object arguments the callee changes. */
+	int nx = fn->body->nrets > 1 ? fn->body->nrets - 1 : 0;
+	int *param = arena_alloc(&L->ctx->arena, sizeof *param * (size_t)(nx + 1));
+	for (int j = 0; j < nx; j++) {
+		param[j] = record_param(L->m, fn->body, fn->body->rets[1 + j], 0);
+		if (param[j] < 0 || !user_obj(L, in[param[j]]))
+			diag_error(L->ctx, gn->at, "'%s' changes an object it is not given", fn->name);
+		check_owned(L, in[param[j]], gn->at);
+	}
+	struct ir_node *n = add(fs, gn, op, in, nin, 1 + nx);
 	n->a.call = (struct call_attr){name, qual, f};
 	uint32_t r = fn->body->nrets ? fn->body->rets[0] : IR_NONE;
 	ir_val(L->m, n->out[0])->kind = r != IR_NONE ? ir_val(L->m, r)->kind : VK_NONE;
 	ir_val(L->m, n->out[0])->type = r != IR_NONE ? ir_val(L->m, r)->type : NULL;
-	define_outs(fs, gn, n, 1);
+	uint32_t *outs = arena_alloc(&L->ctx->arena, sizeof *outs * (size_t)(nx + 1));
+	memcpy(outs, n->out, sizeof *outs * (size_t)(nx + 1));
+	struct loc loc = n->loc;
+	int from = gn->nin - nin;   /* CallFunction: the Function is input 0 */
+	for (int j = 0; j < nx; j++) {
+		uint32_t arg = in[param[j]], o = outs[1 + j];
+		ir_val(L->m, o)->kind = VK_OBJECT;
+		ir_val(L->m, o)->type = ir_val(L->m, arg)->type;
+		ir_val(L->m, o)->name = ir_val(L->m, arg)->name;
+		ir_val(L->m, o)->loc = loc;
+		remap(fs, &gn->ins[from + param[j]], o, gn->at);
+	}
+	for (int i = 0; r != IR_NONE && i < fn->body->nparams && gn->nout; i++)
+		if (r == fn->body->params[i] && user_obj(L, in[i])) {
+			/* a parameter object returned: the caller's argument, as changed */
+			push(fs, (struct gbind){.name = gn->outs[0].name,
+			                        .value = use(fs, &gn->ins[from + i])});
+			return;
+		}
+	for (int i = 0; i < gn->nout; i++)
+		define(fs, &gn->outs[i], outs[i], loc, 1);
 }
 
 /* prim::CallMethod[name="m"](obj, args...) */
@@ -1761,6 +2122,7 @@ static void lw_aten(struct gfn *fs, const struct g_node *gn)
 typedef void lw_fn(struct gfn *, const struct g_node *);
 static const struct { const char *kind; lw_fn *fn; } prims[] = {
 	{"prim::Constant", lw_constant},
+	{"prim::CreateObject", lw_create_object},
 	{"prim::ListConstruct", lw_list},
 	{"prim::TupleConstruct", lw_tuple},
 	{"prim::ListUnpack", lw_unpack},
@@ -1835,7 +2197,17 @@ static uint32_t lower_graph(struct glower *L, struct g_graph *gr)
 		ret = ir_node(L->m, n)->out[0];
 		ir_val(L->m, ret)->kind = gb->nrets ? VK_TUPLE : VK_NONE;
 	}
-	ir_set_rets(L->m, fn->body, &ret, 1);
+	/* Then the final record of each object parameter the graph changed (as ts_lower.c). */
+	uint32_t *rets = arena_alloc(&L->ctx->arena, sizeof *rets * (size_t)(gb->nparams + 1));
+	int nr = 0;
+	rets[nr++] = ret;
+	for (int i = 0; i < gb->nparams; i++) {
+		uint32_t p = fn->body->params[i];
+		struct gbind *b = find(&fs, gb->params[i].name);
+		if (user_obj(L, p) && b && !b->stale && b->value != p)
+			rets[nr++] = b->value;
+	}
+	ir_set_rets(L->m, fn->body, rets, nr);
 	gr->func = idx;
 	gr->state = 2;
 	L->depth--;
@@ -1844,17 +2216,56 @@ static uint32_t lower_graph(struct glower *L, struct g_graph *gr)
 
 /* Whether lowering needs the archive's code: CallFunction, or CallMethod without
  * `module` sections to take the callees from. Sets *at to the first such node. */
-static int needs_code(const struct g_block *b, int have_methods, struct loc *at)
+/* The declaration of value `name` in block b or a block nested in it, or NULL. */
+static const struct g_decl *decl_of(const struct g_block *b, const char *name)
+{
+	for (int i = 0; i < b->nparams; i++)
+		if (strcmp(b->params[i].name, name) == 0)
+			return &b->params[i];
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		const struct g_node *n = VEC_AT(&b->nodes, struct g_node *, i);
+		for (int k = 0; k < n->nout; k++)
+			if (strcmp(n->outs[k].name, name) == 0)
+				return &n->outs[k];
+		for (int k = 0; k < n->nblocks; k++) {
+			const struct g_decl *d = decl_of(&n->blocks[k], name);
+			if (d)
+				return d;
+		}
+	}
+	return NULL;
+}
+
+/* Whether the file has a graph for method `method` of the class of the receiver of
+ * CallMethod node n (declared in graph body root). */
+static int have_method_graph(struct gp *g, const struct g_block *root, const struct g_node *n)
+{
+	const struct g_attr *a = attr(n, "name");
+	const struct g_decl *d = n->nin ? decl_of(root, n->ins[0].name) : NULL;
+	if (!a || a->kind != GA_STR || !d || d->t.kind != VK_OBJECT || !d->t.type)
+		return 1; /* lowering reports it */
+	for (size_t i = 0; i < g->graphs.len; i++) {
+		struct g_graph *gr = VEC_AT(&g->graphs, struct g_graph *, i);
+		if (gr->qualname && strcmp(gr->qualname, d->t.type->qualname) == 0 &&
+		    strcmp(gr->method, a->s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int needs_code(struct gp *g, const struct g_block *root, const struct g_block *b,
+                      struct loc *at)
 {
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		const struct g_node *n = VEC_AT(&b->nodes, struct g_node *, i);
 		if (strcmp(n->kind, "prim::CallFunction") == 0 ||
-		    (!have_methods && strcmp(n->kind, "prim::CallMethod") == 0)) {
+		    (strcmp(n->kind, "prim::CallMethod") == 0 &&
+		     (!g->nmodules || !have_method_graph(g, root, n)))) {
 			*at = n->at;
 			return 1;
 		}
 		for (int k = 0; k < n->nblocks; k++)
-			if (needs_code(&n->blocks[k], have_methods, at))
+			if (needs_code(g, root, &n->blocks[k], at))
 				return 1;
 	}
 	return 0;
@@ -1917,7 +2328,8 @@ struct ir_module *ts_graph_load(struct kiln_ctx *ctx, const char *path, const ch
 	struct loc at;
 	int code = 0;
 	for (size_t i = 0; i < g.graphs.len && !code; i++)
-		code = needs_code(&VEC_AT(&g.graphs, struct g_graph *, i)->body, g.nmodules > 0, &at);
+		code = needs_code(&g, &VEC_AT(&g.graphs, struct g_graph *, i)->body,
+		                  &VEC_AT(&g.graphs, struct g_graph *, i)->body, &at);
 	if (code && !weights_pt)
 		diag_error(ctx, at, "this graph calls code that is not in the file; give the model's "
 		           "archive with --weights, or use the inlined graph");
@@ -1936,6 +2348,8 @@ struct ir_module *ts_graph_load(struct kiln_ctx *ctx, const char *path, const ch
 		}
 	}
 	const struct g_block *eb = &entry->body;
+	if (eb->nparams && eb->params[0].t.kind == VK_OBJECT)
+		L.self_qual = eb->params[0].t.type->qualname;
 	if (!weights_pt && eb->nparams && eb->params[0].t.kind == VK_OBJECT) {
 		if (uses_name(eb, eb->params[0].name))
 			diag_error(ctx, eb->params[0].at, "the graph reads the module's attributes "

@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(REPO, "tests", "models", "fixtures")
 NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted", "lstm", "gru_bi", "encoder_small",
-         "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted", "dynamic_pos"]
+         "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted", "dynamic_pos", "cls_acc", "cls_instances"]
 # Frozen graphs of these hold constants freezing computed (RNN weight lists printed as
 # [<Tensors>], attention weights packed by freezing, batch norms folded into conv weights)
 # that exist in no unfrozen archive, so a frozen dump plus the model's .pt cannot give the

@@ -13,7 +13,7 @@
 #          Every errors/NAME.txt (weights: errors/NAME.args names a models fixture) must fail
 #          with exit status 1 and print exactly errors/NAME.err (paths stripped). Then deep
 #          nesting, and truncations of fixture dumps, must fail cleanly (status 1, no crash).
-# Environment: CC (default cc), KILN_PYTHON (default /usr/bin/python3), TSIR_MODELS (where
+# Environment: TSIR_NO_KILN_DUMPS (non-empty: check PyTorch's dumps only), CC (default cc), KILN_PYTHON (default /usr/bin/python3), TSIR_MODELS (where
 # NAME.pt and its reference outputs are; default tests/models/fixtures), TSIR_DUMPS (where
 # PyTorch's dumps are; default tests/tsir/fixtures).
 set -u
@@ -63,6 +63,12 @@ model() {
 		[ -e "$dumps/$name.$kind.txt" ] || { echo "[SKIP] $name.$kind: no fixture"; continue; }
 		compile_run "$name.$kind" "$dumps/$name.$kind.txt" "$name" "$shape" "$work/$kind"
 	done
+	# kiln's own dumps of models with user-class objects print kiln::obj_set without the
+	# field name (frontend/ts_graph_print.c), which cannot be read back: not checked yet.
+	if [ -n "${TSIR_NO_KILN_DUMPS:-}" ]; then
+		echo "[SKIP] $name.kiln.*: kiln's own dumps (TSIR_NO_KILN_DUMPS)"
+		return
+	fi
 	local d=$work/dump_ir
 	"$tsir" --dump-ir "$models/$name.pt" "$d" >"$work/dump.log" 2>&1 ||
 		{ cat "$work/dump.log"; bad "$name: --dump-ir failed"; return; }
