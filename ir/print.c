@@ -637,6 +637,30 @@ void ir_print(FILE *out, struct ir_module *m)
 	}
 }
 
+/* ir_node_str's work, run under kiln_protect so that an out-of-memory unwind cannot
+ * leak the memstream's malloc'd buffer. */
+struct node_str {
+	struct ir_module *m;
+	uint32_t id;
+	FILE *f;          /* the memstream */
+	const char *buf;  /* its text, once closed */
+	size_t len;
+	char *out;        /* the arena copy */
+};
+
+static void node_str_print(struct kiln_ctx *ctx, void *arg)
+{
+	(void)ctx;
+	struct node_str *c = arg;
+	print_node(c->f, c->m, c->id, 0, 1);
+}
+
+static void node_str_copy(struct kiln_ctx *ctx, void *arg)
+{
+	struct node_str *c = arg;
+	c->out = arena_strndup(&ctx->arena, c->buf, c->len);
+}
+
 char *ir_node_str(struct ir_module *m, uint32_t id)
 {
 	char *buf = NULL;
@@ -644,11 +668,18 @@ char *ir_node_str(struct ir_module *m, uint32_t id)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return arena_strdup(&m->ctx->arena, op_name(ir_node(m, id)->op));
-	print_node(f, m, id, 0, 1);
+	struct node_str c = {m, id, f, NULL, 0, NULL};
+	int status = kiln_protect(m->ctx, node_str_print, &c);
 	fclose(f);
-	if (len && buf[len - 1] == '\n')
-		buf[--len] = 0;
-	char *s = arena_strdup(&m->ctx->arena, buf);
+	if (!status) {
+		if (len && buf[len - 1] == '\n')
+			buf[--len] = 0;
+		c.buf = buf;
+		c.len = len;
+		status = kiln_protect(m->ctx, node_str_copy, &c);
+	}
 	free(buf);
-	return s;
+	if (status)
+		diag_check(m->ctx); /* re-raise, now that nothing is left to free */
+	return c.out;
 }
