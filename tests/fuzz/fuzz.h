@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "ir/base.h"
 
@@ -22,6 +25,29 @@ static inline void fuzz_ctx_init(struct kiln_ctx *ctx)
 {
 	kiln_ctx_init(ctx);
 	ctx->diag_out = NULL;
+}
+
+/* Readers that take a path (pt_open, ts_graph_load) get the input through this process's
+ * temporary file, in /dev/shm when it is writable; it is removed at exit. */
+static char fuzz_tmp_path[4096];
+
+static inline void fuzz_remove_tmp(void) { unlink(fuzz_tmp_path); }
+
+static inline const char *fuzz_write_tmp(const uint8_t *data, size_t size)
+{
+	if (!fuzz_tmp_path[0]) {
+		const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		snprintf(fuzz_tmp_path, sizeof fuzz_tmp_path, "%s/kiln_fuzz_XXXXXX", dir);
+		int fd = mkstemp(fuzz_tmp_path);
+		if (fd < 0)
+			fatal("mkstemp %s:", fuzz_tmp_path);
+		close(fd);
+		atexit(fuzz_remove_tmp);
+	}
+	FILE *f = fopen(fuzz_tmp_path, "wb");
+	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
+		fatal("cannot write %s:", fuzz_tmp_path);
+	return fuzz_tmp_path;
 }
 
 #endif
