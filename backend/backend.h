@@ -31,6 +31,8 @@ struct emit_onnx_options {
 	int opset;                 /* default-domain opset, 11..18; 0 = 13 */
 	const char *model_name;    /* graph name; may be NULL */
 	const char *command_line;  /* recorded as the model's doc_string; may be NULL */
+	const char *custom_domain; /* --onnx-custom-domain: ops with no standard form become
+	                              nodes of this (non-standard) domain; NULL = an error */
 };
 
 /* Writes a module the pipeline has run on as one .onnx file: standard ops only, weights as
@@ -39,5 +41,32 @@ struct emit_onnx_options {
  * opset is reported (diag_error_soft) and diag_check unwinds before anything is written.
  * Returns 0. */
 int emit_onnx(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_onnx_options *opt);
+/* Whether NAME may be a --onnx-custom-domain: not empty, not ONNX's own (ai.onnx...). */
+int emit_onnx_custom_domain_ok(const char *name);
+
+/* caffe2/emit_caffe2.c: Caffe2 protobuf (proto/caffe2.proto, packed by protobuf-c) */
+
+struct emit_caffe2_options {
+	const char *out_dir;       /* DIR: writes DIR/model.pb, DIR/model_init.pb, DIR/model.pbtxt */
+	const char *model_name;    /* the nets' names (the init net's gets "_init"); may be NULL */
+};
+
+/* Writes a module the pipeline has run on as a Caffe2 predict net, init net (one
+ * GivenTensor*Fill per weight) and the predict net's protobuf text, as detectron2's
+ * Caffe2Model.save_protobuf does. An op with no Caffe2 form is reported
+ * (diag_error_soft) and diag_check unwinds before anything is written. Returns 0. */
+int emit_caffe2(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_caffe2_options *opt);
+
+/* dot/emit_dot.c: the graph for Graphviz (DOT text, or SVG laid out by libgvc) */
+
+struct emit_dot_options {
+	const char *out_path;      /* PATH.dot or PATH.svg */
+	int svg;                   /* 1: render SVG through Graphviz; 0: write DOT text */
+	const char *model_name;    /* graph name; may be NULL */
+};
+
+/* Writes every operator (op name and scope), model input, output and weight, with each
+ * tensor's dtype and shape on its edge. Returns 0. */
+int emit_dot(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_dot_options *opt);
 
 #endif

@@ -2,4 +2,8 @@ set(KILN_BACKEND_SOURCES
   backend/c/emit_c.c
   backend/onnx/onnx_graph.c
   backend/onnx/emit_onnx.c
+  backend/caffe2/c2_net.c
+  backend/caffe2/pbtext.c
+  backend/caffe2/emit_caffe2.c
+  backend/dot/emit_dot.c
 )

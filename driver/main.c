@@ -16,7 +16,10 @@ static const char usage[] =
 	"\n"
 	"Compiles a trained PyTorch model ahead of time into a self-contained C file.\n"
 	"\n"
-	"  INPUT                  a TorchScript archive (model.pt, written by torch.jit.save), or\n"
+	"  INPUT                  a TorchScript archive (model.pt, written by torch.jit.save), an\n"
+	"                         ONNX model (model.onnx, opsets 1 to 18), a Caffe2 NetDef pair\n"
+	"                         (a directory holding model.pb and model_init.pb, or model.pb\n"
+	"                         with --init; give the input shapes with --input-shape), or\n"
 	"                         TorchScript IR text (print(m.graph), m.inlined_graph, a frozen\n"
 	"                         graph, detectron2's model_ts_IR.txt / model_ts_IR_inlined.txt)\n"
 	"  --weights PATH         with IR text: the model's archive (.pt), source of the weights\n"
@@ -26,6 +29,24 @@ static const char usage[] =
 	"  --emit=KIND            c (default: writes PATH.c and PATH.h), ir (kiln's IR text) or\n"
 	"                         onnx (standard ONNX, one PATH.onnx file that onnxruntime runs)\n"
 	"  --opset N              ONNX opset for --emit=onnx, 11 to 18 (default 13)\n"
+	"  --emit=caffe2          Caffe2 protobuf into the directory -o DIR (default: INPUT without\n"
+	"                         its extension): model.pb (predict net), model_init.pb (weights,\n"
+	"                         one GivenTensor*Fill each), model.pbtxt (predict net as text)\n"
+	"  --emit=dot, --emit=svg the graph for Graphviz: ops, inputs, outputs, weights, and each\n"
+	"                         tensor's shape on its edge (PATH.dot, or PATH.svg laid out by dot)\n"
+	"  --init PATH            with a Caffe2 model.pb input: its init net (model_init.pb)\n"
+	"  --onnx-custom-domain NAME\n"
+	"                         --emit=onnx: an op with no standard ONNX form, and a raise,\n"
+	"                         become nodes of the custom domain NAME instead of an error\n"
+	"                         and a left-out check: NON-STANDARD ONNX, which onnxruntime\n"
+	"                         runs only with NAME's ops registered\n"
+	"  --emit=schema          print how the flat inputs/outputs rebuild the model's nested\n"
+	"                         tuples, lists, dicts and objects, as JSON (to -o PATH or stdout)\n"
+	"  --flatten-order=ORDER  sorted (default: dict keys and object fields by name, as\n"
+	"                         detectron2's TracingAdapter) or insertion (first-set order)\n"
+	"  --fields NAME:TYPE,... the fields of Instances-like classes, as detectron2's\n"
+	"                         scripting_with_instances takes them (TYPE: Tensor, Boxes, int,\n"
+	"                         float, bool); each field the model sets must be declared\n"
 	"  --main                 C only: add main(), so the file builds into a program:\n"
 	"                           ./m [-o OUTDIR] input_0.npy ...  writes OUTDIR/output_0.npy ...\n"
 	"                           ./m --bench N input_0.npy ...    prints latency_ms median=X min=Y\n"
@@ -51,8 +72,10 @@ struct options {
 	const char *output;
 	const char *emit;
 	const char *weights;       /* --weights: the archive for an IR text input */
+	const char *init;          /* --init: the init net of a Caffe2 model.pb input */
 	int with_main;
 	int opset;                 /* --opset, 0 = emit_onnx's default (13) */
+	const char *onnx_domain;   /* --onnx-custom-domain, NULL = standard ops only */
 	struct pipeline_opts p;
 	char *command_line;
 };
@@ -212,9 +235,11 @@ static void parse_args(struct options *o, struct kiln_ctx *ctx, int argc, char *
 		} else if ((v = arg_value(argc, argv, &i, "-o"))) {
 			o->output = v;
 		} else if ((v = arg_value(argc, argv, &i, "--emit"))) {
-			if (strcmp(v, "c") != 0 && strcmp(v, "ir") != 0 && strcmp(v, "onnx") != 0)
-				bad_usage("--emit=%s: unknown output kind (this build supports c, ir and onnx)",
-				          v);
+			if (strcmp(v, "c") != 0 && strcmp(v, "ir") != 0 && strcmp(v, "onnx") != 0 &&
+			    strcmp(v, "schema") != 0 && strcmp(v, "caffe2") != 0 && strcmp(v, "dot") != 0 &&
+			    strcmp(v, "svg") != 0)
+				bad_usage("--emit=%s: unknown output kind (this build supports c, ir, onnx, "
+				          "schema, caffe2, dot and svg)", v);
 			o->emit = v;
 		} else if ((v = arg_value(argc, argv, &i, "--opset"))) {
 			char *end;
@@ -222,8 +247,23 @@ static void parse_args(struct options *o, struct kiln_ctx *ctx, int argc, char *
 			if (end == v || *end || n < 11 || n > 18)
 				bad_usage("--opset %s: kiln emits ONNX opsets 11 to 18", v);
 			o->opset = (int)n;
+		} else if ((v = arg_value(argc, argv, &i, "--onnx-custom-domain"))) {
+			if (!emit_onnx_custom_domain_ok(v))
+				bad_usage("--onnx-custom-domain '%s': a custom domain needs a name of its own, "
+				          "not empty and not ONNX's (ai.onnx...)", v);
+			o->onnx_domain = v;
+		} else if ((v = arg_value(argc, argv, &i, "--fields"))) {
+			const char *err = staticize_parse_fields(&o->p, v);
+			if (err)
+				bad_usage(err, v);
+		} else if ((v = arg_value(argc, argv, &i, "--flatten-order"))) {
+			if (strcmp(v, "sorted") != 0 && strcmp(v, "insertion") != 0)
+				bad_usage("--flatten-order=%s: use sorted or insertion", v);
+			o->p.flatten_insertion = strcmp(v, "insertion") == 0;
 		} else if ((v = arg_value(argc, argv, &i, "--weights"))) {
 			o->weights = v;
+		} else if ((v = arg_value(argc, argv, &i, "--init"))) {
+			o->init = v;
 		} else if (strcmp(a, "--main") == 0) {
 			o->with_main = 1;
 		} else if ((v = arg_value(argc, argv, &i, "--input-shape"))) {
@@ -299,15 +339,51 @@ struct job {
 	struct ir_module *m;
 };
 
+/* Whether INPUT is a Caffe2 NetDef pair: a directory (DIR/model.pb, DIR/model_init.pb) or
+ * a .pb file whose init net is --init, else NAME_init.pb beside it. */
+static int caffe2_input(struct arena *a, struct options *o, const char **pb, const char **init)
+{
+	struct stat st;
+	size_t n = strlen(o->input);
+	if (stat(o->input, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char *d = arena_strdup(a, o->input);
+		while (n > 1 && d[n - 1] == '/')
+			d[--n] = 0;
+		o->input = d;
+		*pb = arena_printf(a, "%s/model.pb", d);
+		*init = o->init ? o->init : arena_printf(a, "%s/model_init.pb", d);
+		return 1;
+	}
+	if (n < 3 || strcmp(o->input + n - 3, ".pb") != 0)
+		return 0;
+	*pb = o->input;
+	*init = o->init ? o->init : arena_printf(a, "%.*s_init.pb", (int)(n - 3), o->input);
+	if (!o->init && stat(*init, &st) != 0)
+		bad_usage("%s: a Caffe2 predict net needs its init net: give it with --init PATH "
+		          "(there is no NAME_init.pb beside it)", o->input);
+	return 1;
+}
+
 static void compile(struct kiln_ctx *ctx, void *arg)
 {
 	struct job *j = arg;
 	struct options *o = j->o;
-	int archive = is_archive(o->input);
+	const char *c2_pb = NULL, *c2_init = NULL;
+	int caffe2 = caffe2_input(&ctx->arena, o, &c2_pb, &c2_init);
+	size_t ilen = strlen(o->input);
+	int onnx = !caffe2 && ilen > 5 && strcmp(o->input + ilen - 5, ".onnx") == 0;
+	int archive = !onnx && !caffe2 && is_archive(o->input);
 	const char *pt = archive ? o->input : o->weights;
-	if (ctx->dump_dir && pt)
+	if (ctx->dump_dir && pt && !onnx)
 		ts_dump_ir(ctx, pt, ctx->dump_dir);
-	j->m = archive ? ts_load(ctx, o->input) : ts_graph_load(ctx, o->input, o->weights);
+	if (caffe2) {   /* the reader types the inputs by these shapes */
+		j->m = c2_load(ctx, c2_pb, c2_init, o->p.inputs, o->p.ninputs);
+	} else if (onnx) {   /* the reader types the inputs, from the model or these shapes */
+		j->m = onnx_load(ctx, o->input, o->p.inputs, o->p.ninputs);
+		o->p.ninputs = 0;
+	} else {
+		j->m = archive ? ts_load(ctx, o->input) : ts_graph_load(ctx, o->input, o->weights);
+	}
 	pipeline(j->m, &o->p);
 	struct arena *a = &ctx->arena;
 	const char *out = o->output ? o->output : stem(a, o->input);
@@ -324,6 +400,29 @@ static void compile(struct kiln_ctx *ctx, void *arg)
 			fclose(f);
 		return;
 	}
+	if (strcmp(o->emit, "schema") == 0) {
+		FILE *f = o->output && strcmp(out, "-") != 0 ? fopen(out, "w") : stdout;
+		if (!f)
+			fatal("cannot write %s:", out);
+		fprintf(f, "%s\n", ir_schema_json(j->m));
+		if (f != stdout)
+			fclose(f);
+		return;
+	}
+	if (strcmp(o->emit, "caffe2") == 0) {
+		struct emit_caffe2_options co = {.out_dir = out, .model_name = model_name(a, out)};
+		emit_caffe2(ctx, j->m, &co);
+		return;
+	}
+	if (strcmp(o->emit, "dot") == 0 || strcmp(o->emit, "svg") == 0) {
+		struct emit_dot_options dopt = {
+			.out_path = o->output ? out : arena_printf(a, "%s.%s", out, o->emit),
+			.svg = o->emit[0] == 's',
+			.model_name = model_name(a, stem(a, out)),
+		};
+		emit_dot(ctx, j->m, &dopt);
+		return;
+	}
 	if (strcmp(o->emit, "onnx") == 0) {
 		char *st = stem(a, out);
 		struct emit_onnx_options oo = {
@@ -331,6 +430,7 @@ static void compile(struct kiln_ctx *ctx, void *arg)
 			.opset = o->opset,
 			.model_name = model_name(a, st),
 			.command_line = o->command_line,
+			.custom_domain = o->onnx_domain,
 		};
 		emit_onnx(ctx, j->m, &oo);
 		return;
@@ -357,6 +457,9 @@ int main(int argc, char **argv)
 	int status = kiln_protect(&ctx, compile, &j);
 	kiln_ctx_free(&ctx);
 	free(o.p.inputs);
+	for (int i = 0; i < o.p.nfields; i++)
+		free((char *)o.p.fields[i].name);
+	free(o.p.fields);
 	free(o.command_line);
 	return status ? 1 : 0;
 }

@@ -8,4 +8,6 @@ set(KILN_FRONTEND_SOURCES
   frontend/irtext.c
   frontend/ts_graph.c
   frontend/ts_graph_print.c
+  frontend/onnx_read.c
+  frontend/caffe2_read.c
 )

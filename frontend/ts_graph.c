@@ -20,8 +20,15 @@
  * prim::CallFunction, the archive's code is lowered (ts_load) and its functions called.
  *
  * In-place operators and aten::append are made functional as ts_lower.c does: later reads
- * of the mutated value read the result. Reading a value after a nested block mutated it is
- * refused (the mutation would be lost).
+ * of the mutated value read the result. A value that a nested block mutates (a tensor by an
+ * in-place operator, a list by append, a user-class object by SetAttr or a call) is carried
+ * out of the block as the objects of ts_lower.c are: a LOOP carries it, an IF merges it when
+ * it is read after the IF.
+ *
+ * kiln's own dumps (ts_graph_print.c) are explicit where PyTorch's mutate: a record changed
+ * by `%r = kiln::obj_set[name="f"](%obj, %v)`, calls with one more output per object they
+ * change, methods returning those objects after their result, IF/LOOP carrying them. These
+ * read back as they were written.
  *
  * Diagnostics are `path:line:col: error: ...` at the text position; nodes keep their
  * `# file:line:col` source comment (or, without one, their text position) as location
@@ -1021,6 +1028,14 @@ struct gfn {
 	struct ir_block *b;
 	struct vec env;               /* struct gbind, latest wins */
 	int level;
+	struct vec cur;               /* struct gcursor: the blocks being lowered, outermost first */
+	struct vec implicit;          /* const char *: names read where enclosing blocks end */
+};
+
+/* Node i of block gb is being lowered. */
+struct gcursor {
+	const struct g_block *gb;
+	size_t i;
 };
 
 static struct loc node_loc(const struct g_node *n)
@@ -1333,22 +1348,83 @@ static int record_param(struct ir_module *m, const struct ir_block *body, uint32
 	return -1;
 }
 
-/* Names bound outside block b of user-class objects that b may change: targets of
- * prim::SetAttr and objects given to calls; and of lists b appends to (a loop carries
- * them, an IF merges them; those left unchanged are dropped again). */
+/* Whether node kind `ns::name_` is an in-place operator: it changes its first input. */
+static int inplace_kind(const char *kind)
+{
+	const char *s = strstr(kind, "::");
+	s = s ? s + 2 : kind;
+	size_t n = strlen(s);
+	return n > 1 && s[n - 1] == '_' && s[0] != '_';
+}
+
+static int block_reads(const struct g_block *b, const char *name, int depth);
+
+/* Whether node n, or a block of it, reads value `name`. */
+static int node_reads(const struct g_node *n, const char *name, int depth)
+{
+	for (int k = 0; k < n->nin; k++)
+		if (strcmp(n->ins[k].name, name) == 0)
+			return 1;
+	for (int k = 0; k < n->nblocks; k++)
+		if (block_reads(&n->blocks[k], name, depth + 1))
+			return 1;
+	return 0;
+}
+
+static int block_reads(const struct g_block *b, const char *name, int depth)
+{
+	if (depth > MAX_DEPTH)
+		return 1;
+	for (size_t i = 0; i < b->nodes.len; i++)
+		if (node_reads(VEC_AT(&b->nodes, struct g_node *, i), name, depth))
+			return 1;
+	for (int i = 0; i < b->nrets; i++)
+		if (strcmp(b->rets[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether value `name` is read after the node being lowered: by a later node of this or
+ * an enclosing block, by their results, or where an enclosing block that carries it ends. */
+static int read_later(struct gfn *fs, const char *name)
+{
+	for (size_t i = 0; i < fs->implicit.len; i++)
+		if (strcmp(VEC_AT(&fs->implicit, const char *, i), name) == 0)
+			return 1;
+	for (size_t l = 0; l < fs->cur.len; l++) {
+		const struct gcursor *c = &VEC_AT(&fs->cur, struct gcursor, l);
+		for (size_t i = c->i + 1; i < c->gb->nodes.len; i++)
+			if (node_reads(VEC_AT(&c->gb->nodes, struct g_node *, i), name, 0))
+				return 1;
+		for (int i = 0; i < c->gb->nrets; i++)
+			if (strcmp(c->gb->rets[i].name, name) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Names bound outside block b of values that b may change: user-class objects (targets of
+ * prim::SetAttr, objects given to calls), lists b appends to, dicts it sets items of,
+ * tensors b changes with an in-place operator. A loop carries them, an IF merges them; those left unchanged are
+ * dropped again. */
 static void changed_objects(struct gfn *fs, const struct g_block *b, struct vec *out)
 {
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		const struct g_node *n = VEC_AT(&b->nodes, struct g_node *, i);
-		int set = strcmp(n->kind, "prim::SetAttr") == 0 || strcmp(n->kind, "aten::append") == 0;
+		int set = strcmp(n->kind, "prim::SetAttr") == 0 || strcmp(n->kind, "aten::append") == 0 ||
+		          strcmp(n->kind, "aten::_set_item") == 0;
 		int call = strcmp(n->kind, "prim::CallMethod") == 0 ||
 		           strcmp(n->kind, "prim::CallFunction") == 0;
-		for (int k = 0; (set || call) && k < (set ? (n->nin > 0) : n->nin); k++) {
+		int inplace = !set && !call && inplace_kind(n->kind);
+		for (int k = 0; (set || call || inplace) && k < (call ? n->nin : n->nin > 0); k++) {
 			const char *name = n->ins[k].name;
 			struct gbind *bb = find(fs, name);
-			if (!bb || bb->func || bb->stale || bb->value == IR_NONE ||
-			    !(user_obj(fs->L, bb->value) ||
-			      (set && n->kind[0] == 'a' && ir_val(fs->L->m, bb->value)->kind == VK_LIST)))
+			if (!bb || bb->func || bb->stale || bb->value == IR_NONE)
+				continue;
+			enum vkind vk = ir_val(fs->L->m, bb->value)->kind;
+			int tensor = vk == VK_TENSOR || vk == VK_OPTIONAL || vk == VK_UNKNOWN || vk == VK_ANY;
+			if (!(inplace ? tensor : user_obj(fs->L, bb->value) ||
+			      (set && n->kind[0] == 'a' && (vk == VK_LIST || vk == VK_DICT))))
 				continue;
 			int dup = 0;
 			for (size_t j = 0; j < out->len; j++)
@@ -1670,6 +1746,14 @@ static void lw_construct(struct gfn *fs, const struct g_node *gn, enum op op)
 
 static void lw_list(struct gfn *fs, const struct g_node *gn) { lw_construct(fs, gn, OP_LIST); }
 static void lw_tuple(struct gfn *fs, const struct g_node *gn) { lw_construct(fs, gn, OP_TUPLE); }
+static void lw_dict(struct gfn *fs, const struct g_node *gn) { lw_construct(fs, gn, OP_DICT); }
+
+/* %d2 = kiln::dict_set(%d, %key, %v): kiln's SSA form of aten::_set_item. */
+static void lw_dict_set(struct gfn *fs, const struct g_node *gn)
+{
+	check_counts(fs, gn, 3, 1);
+	lw_construct(fs, gn, OP_DICT_SET);
+}
 
 static void lw_unpack(struct gfn *fs, const struct g_node *gn)
 {
@@ -1741,6 +1825,23 @@ static void lw_setattr(struct gfn *fs, const struct g_node *gn)
 	remap(fs, &gn->ins[0], r, gn->at);
 }
 
+/* %r = kiln::obj_set[name="f"](%obj, %v): kiln's explicit form of SetAttr on a record. */
+static void lw_obj_set(struct gfn *fs, const struct g_node *gn)
+{
+	struct glower *L = fs->L;
+	check_counts(fs, gn, 2, 1);
+	const char *name = name_attr(fs, gn);
+	uint32_t *in = uses(fs, gn, 0);
+	if (!user_obj(L, in[0]))
+		diag_error(L->ctx, gn->ins[0].at, "kiln::obj_set needs an object of a user class");
+	check_owned(L, in[0], gn->at);
+	struct ir_node *n = add(fs, gn, OP_OBJ_SET, in, 2, 1);
+	n->a.name.name = name;
+	ir_val(L->m, n->out[0])->kind = VK_OBJECT;
+	ir_val(L->m, n->out[0])->type = ir_val(L->m, in[0])->type;
+	define_outs(fs, gn, n, 0);
+}
+
 /* prim::RaiseException(msg[, cls]): kiln keeps the message. */
 static void lw_raise(struct gfn *fs, const struct g_node *gn)
 {
@@ -1765,10 +1866,27 @@ static void lw_cast(struct gfn *fs, const struct g_node *gn)
 	push(fs, (struct gbind){.name = gn->outs[0].name, .value = in[0]});
 }
 
+uint32_t ts_uninitialized(struct ir_module *m, struct ir_block *b, enum vkind k)
+{
+	switch (k) {
+	case VK_INT: return ir_const_int(m, b, 0);
+	case VK_FLOAT: return ir_const_float(m, b, 0.0);
+	case VK_BOOL: return ir_const_bool(m, b, 0);
+	case VK_TENSOR: {
+		uint32_t v = ir_const_none(m, b);
+		ir_val(m, v)->kind = VK_TENSOR;
+		return v;
+	}
+	default: return ir_const_none(m, b);
+	}
+}
+
+/* prim::Uninitialized(): ts_uninitialized of the declared type. */
 static void lw_uninitialized(struct gfn *fs, const struct g_node *gn)
 {
 	check_counts(fs, gn, 0, 1);
-	uint32_t v = ir_const_none(fs->L->m, fs->b);
+	uint32_t v = ts_uninitialized(fs->L->m, fs->b, gn->outs[0].t.optional ? VK_OPTIONAL :
+	                              gn->outs[0].t.kind);
 	ir_node(fs->L->m, ir_val(fs->L->m, v)->def)->loc = node_loc(gn);
 	define(fs, &gn->outs[0], v, node_loc(gn), 0);
 }
@@ -1781,6 +1899,22 @@ static void lw_format(struct gfn *fs, const struct g_node *gn)
 	check_counts(fs, gn, -1, 1);
 	uint32_t *in = uses(fs, gn, 0);
 	define(fs, &gn->outs[0], in[0], node_loc(gn), 0);
+}
+
+/* aten::_set_item(dict, key, value): a DICT_SET (fold.c makes it a DICT); the dict's
+ * name means it from now on. */
+static void lw_set_item(struct gfn *fs, const struct g_node *gn)
+{
+	struct glower *L = fs->L;
+	check_counts(fs, gn, 3, 0);
+	uint32_t *in = uses(fs, gn, 0);
+	if (ir_val(L->m, in[0])->kind != VK_DICT)
+		diag_error(L->ctx, gn->at, "aten::_set_item is supported on dicts only");
+	uint32_t v = add(fs, gn, OP_DICT_SET, in, 3, 1)->out[0];
+	ir_val(L->m, v)->kind = VK_DICT;
+	ir_val(L->m, v)->type = ir_val(L->m, in[0])->type;
+	ir_val(L->m, v)->name = ir_val(L->m, in[0])->name;
+	remap(fs, &gn->ins[0], v, gn->at);
 }
 
 /* aten::append(list, x): a new LIST; the list's name means it from now on. */
@@ -1817,10 +1951,10 @@ static void lw_append(struct gfn *fs, const struct g_node *gn)
 		push(fs, (struct gbind){.name = gn->outs[0].name, .value = v});
 }
 
-/* An IF or LOOP node with gn's blocks. User-class objects the blocks change (SetAttr,
- * calls) are handled as ts_lower.c handles changed names: a LOOP carries their records
- * (extra carried values after gn's), an IF merges them (extra results and outputs after
- * gn's); afterwards the object's name means the output. */
+/* An IF or LOOP node with gn's blocks. Values the blocks change (changed_objects) are
+ * handled as ts_lower.c handles changed names: a LOOP carries them (extra carried values
+ * after gn's), an IF merges those read after it (extra results and outputs after gn's);
+ * afterwards the name means the output. */
 static struct ir_node *cf_node(struct gfn *fs, const struct g_node *gn, enum op op,
                                const uint32_t *in, int nin)
 {
@@ -1831,6 +1965,13 @@ static struct ir_node *cf_node(struct gfn *fs, const struct g_node *gn, enum op 
 	struct vec objs = {0};
 	for (int i = 0; i < nb; i++)
 		changed_objects(fs, &gn->blocks[i], &objs);
+	if (!loop) {   /* what nothing reads after the IF need not leave it */
+		size_t kept = 0;
+		for (size_t i = 0; i < objs.len; i++)
+			if (read_later(fs, VEC_AT(&objs, const char *, i)))
+				VEC_AT(&objs, const char *, kept++) = VEC_AT(&objs, const char *, i);
+		objs.len = kept;
+	}
 	int nx = (int)objs.len;
 	const char **xnames = objs.data;
 	uint32_t *outer = arena_alloc(a, sizeof *outer * (size_t)(nx + 1));
@@ -1842,10 +1983,14 @@ static struct ir_node *cf_node(struct gfn *fs, const struct g_node *gn, enum op 
 	}
 	struct ir_block **blocks = arena_alloc(a, sizeof *blocks * (size_t)(nb + 1));
 	struct vec stale = {0};
+	size_t nimplicit = fs->implicit.len;
+	for (int i = 0; i < nx; i++)   /* the blocks' ends read them */
+		VEC_PUSH(a, &fs->implicit, const char *, xnames[i]);
 	for (int i = 0; i < nb; i++) {
 		blocks[i] = ir_new_block(m);
 		lower_block(fs, &gn->blocks[i], blocks[i], &stale, xnames, nx, loop ? outer : NULL);
 	}
+	fs->implicit.len = nimplicit;
 	/* Objects no block changed are read from outside instead. */
 	int k = 0;
 	for (int i = 0; i < nx; i++) {
@@ -1959,10 +2104,12 @@ static void call_node(struct gfn *fs, const struct g_node *gn, enum op op, uint3
 	if (fn->body->nparams != nin)
 		diag_error(L->ctx, gn->at, "'%s' takes %d arguments, %d given", fn->name,
 		           fn->body->nparams, nin);
-	if (gn->nout > 1)
-		check_counts(fs, gn, -1, 1);
-	/* Results 1.. are the final records of the object arguments the callee changes. */
+	/* Results 1.. are the final records of the object arguments the callee changes; kiln's
+	 * dumps name them as outputs, PyTorch's mutate the arguments. */
 	int nx = fn->body->nrets > 1 ? fn->body->nrets - 1 : 0;
+	int explicit = nx && gn->nout == 1 + nx;
+	if (gn->nout > 1 && !explicit)
+		check_counts(fs, gn, -1, 1);
 	int *param = arena_alloc(&L->ctx->arena, sizeof *param * (size_t)(nx + 1));
 	for (int j = 0; j < nx; j++) {
 		param[j] = record_param(L->m, fn->body, fn->body->rets[1 + j], 0);
@@ -1985,16 +2132,22 @@ static void call_node(struct gfn *fs, const struct g_node *gn, enum op op, uint3
 		ir_val(L->m, o)->type = ir_val(L->m, arg)->type;
 		ir_val(L->m, o)->name = ir_val(L->m, arg)->name;
 		ir_val(L->m, o)->loc = loc;
-		remap(fs, &gn->ins[from + param[j]], o, gn->at);
+		if (!explicit)
+			remap(fs, &gn->ins[from + param[j]], o, gn->at);
 	}
+	for (int i = explicit; explicit && i < gn->nout; i++)
+		define(fs, &gn->outs[i], outs[i], loc, 1);
 	for (int i = 0; r != IR_NONE && i < fn->body->nparams && gn->nout; i++)
 		if (r == fn->body->params[i] && user_obj(L, in[i])) {
 			/* a parameter object returned: the caller's argument, as changed */
-			push(fs, (struct gbind){.name = gn->outs[0].name,
-			                        .value = use(fs, &gn->ins[from + i])});
+			uint32_t v = use(fs, &gn->ins[from + i]);
+			for (int j = 0; explicit && j < nx; j++)
+				if (param[j] == i)
+					v = outs[1 + j];
+			push(fs, (struct gbind){.name = gn->outs[0].name, .value = v});
 			return;
 		}
-	for (int i = 0; i < gn->nout; i++)
+	for (int i = 0; i < (explicit ? 1 : gn->nout); i++)
 		define(fs, &gn->outs[i], outs[i], loc, 1);
 }
 
@@ -2114,8 +2267,7 @@ static void lw_aten(struct gfn *fs, const struct g_node *gn)
 	for (int i = 0; i < nout; i++)
 		ir_val(L->m, n->out[i])->kind = k;
 	define_outs(fs, gn, n, 1);
-	size_t len = strlen(name);
-	if (len > 1 && name[len - 1] == '_' && name[0] != '_' && gn->nin)
+	if (inplace_kind(gn->kind) && gn->nin)
 		remap(fs, &gn->ins[0], n->out[0], gn->at);
 }
 
@@ -2125,12 +2277,16 @@ static const struct { const char *kind; lw_fn *fn; } prims[] = {
 	{"prim::CreateObject", lw_create_object},
 	{"prim::ListConstruct", lw_list},
 	{"prim::TupleConstruct", lw_tuple},
+	{"prim::DictConstruct", lw_dict},
+	{"aten::_set_item", lw_set_item},
+	{"kiln::dict_set", lw_dict_set},
 	{"prim::ListUnpack", lw_unpack},
 	{"prim::TupleUnpack", lw_unpack},
 	{"prim::TupleIndex", lw_getitem},
 	{"aten::__getitem__", lw_getitem},
 	{"prim::GetAttr", lw_getattr},
 	{"prim::SetAttr", lw_setattr},
+	{"kiln::obj_set", lw_obj_set},
 	{"prim::CallMethod", lw_call_method},
 	{"prim::CallFunction", lw_call_function},
 	{"prim::If", lw_if},
@@ -2144,8 +2300,11 @@ static const struct { const char *kind; lw_fn *fn; } prims[] = {
 
 static void lower_nodes(struct gfn *fs, const struct g_block *gb)
 {
+	size_t level = fs->cur.len;
+	VEC_PUSH(&fs->L->ctx->arena, &fs->cur, struct gcursor, ((struct gcursor){gb, 0}));
 	for (size_t i = 0; i < gb->nodes.len; i++) {
 		const struct g_node *gn = VEC_AT(&gb->nodes, struct g_node *, i);
+		VEC_AT(&fs->cur, struct gcursor, level).i = i;
 		lw_fn *fn = lw_aten;
 		for (size_t k = 0; k < sizeof prims / sizeof *prims; k++)
 			if (strcmp(gn->kind, prims[k].kind) == 0)
@@ -2156,9 +2315,27 @@ static void lower_nodes(struct gfn *fs, const struct g_block *gb)
 		if (fs->L->ctx->nerrors >= 20)
 			diag_check(fs->L->ctx);
 	}
+	fs->cur.len = level;
 }
 
-/* Lower graph gr into a new function (memoized). Several results become one tuple. */
+/* Whether results 1.. of graph gb (being lowered into body) are records of distinct
+ * user-class object parameters, as kiln writes a function that changes its arguments. */
+static int explicit_records(struct gfn *fs, const struct ir_block *body, const struct g_block *gb)
+{
+	int seen[MAX_DEPTH] = {0};
+	for (int i = 1; i < gb->nrets; i++) {
+		struct gbind *b = find(fs, gb->rets[i].name);
+		if (!b || b->func || b->stale || b->value == IR_NONE || !user_obj(fs->L, b->value))
+			return 0;
+		int p = record_param(fs->L->m, body, b->value, 0);
+		if (p < 0 || p >= MAX_DEPTH || seen[p]++)
+			return 0;
+	}
+	return 1;
+}
+
+/* Lower graph gr into a new function (memoized). Several results become one tuple, except
+ * in kiln's form (explicit_records). */
 static uint32_t lower_graph(struct glower *L, struct g_graph *gr)
 {
 	if (gr->state == 2)
@@ -2183,10 +2360,20 @@ static uint32_t lower_graph(struct glower *L, struct g_graph *gr)
 		uint32_t p = ir_add_param(L->m, fn->body, gb->params[i].t.kind);
 		define(&fs, &gb->params[i], p, gb->params[i].at, 1);
 		fn->arg_names[i] = ir_val(L->m, p)->name;
+		if (user_obj(L, p))   /* its final record is read at the end */
+			VEC_PUSH(&L->ctx->arena, &fs.implicit, const char *, gb->params[i].name);
 	}
 	lower_nodes(&fs, gb);
 	uint32_t ret;
-	if (gb->nrets == 1) {
+	uint32_t *rets = arena_alloc(&L->ctx->arena, sizeof *rets * (size_t)(gb->nparams +
+	                             gb->nrets + 1));
+	int nr = 0;
+	if (gb->nrets > 1 && explicit_records(&fs, fn->body, gb)) {
+		/* kiln's form: the result, then the final records of the changed parameters */
+		for (int i = 0; i < gb->nrets; i++)
+			rets[nr++] = use(&fs, &gb->rets[i]);
+		ret = rets[0];
+	} else if (gb->nrets == 1) {
 		ret = use(&fs, &gb->rets[0]);
 	} else {
 		uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)(gb->nrets + 1));
@@ -2198,9 +2385,8 @@ static uint32_t lower_graph(struct glower *L, struct g_graph *gr)
 		ir_val(L->m, ret)->kind = gb->nrets ? VK_TUPLE : VK_NONE;
 	}
 	/* Then the final record of each object parameter the graph changed (as ts_lower.c). */
-	uint32_t *rets = arena_alloc(&L->ctx->arena, sizeof *rets * (size_t)(gb->nparams + 1));
-	int nr = 0;
-	rets[nr++] = ret;
+	if (!nr)
+		rets[nr++] = ret;
 	for (int i = 0; i < gb->nparams; i++) {
 		uint32_t p = fn->body->params[i];
 		struct gbind *b = find(&fs, gb->params[i].name);

@@ -8,8 +8,13 @@
  * exact where PyTorch's own dump is lossy: tensor constants of the archive are named
  * `%CONSTANTS.cN.<id>` / `%self.<attribute path>.<id>` (the reader takes their data from
  * the archive), and the values of small inline tensors and floats are printed with enough
- * digits to round-trip. Canonical ops (after the frontend stages) print as `kiln::<op>`,
- * which no reader accepts.
+ * digits to round-trip. Objects of user classes are SSA records as in the IR: a changed
+ * record is `%r = kiln::obj_set[name="f"](%obj, %v)` (a changed dict `%d2 =
+ * kiln::dict_set(%d, %key, %v)`), a call that changes objects has one
+ * more output per object, a function that changes its object parameters returns their
+ * final records after its result, and IF/LOOP carry records like any value; the reader
+ * takes this form back as written. Canonical ops (after the frontend stages) print as
+ * `kiln::<op>`, which no reader accepts.
  *
  * Value names are the IR name hint (sanitized) followed by the value id, or the id alone.
  * Output is deterministic: IR order throughout.
@@ -302,7 +307,12 @@ static int is_tuple(struct ir_module *m, uint32_t v)
 static void print_head(FILE *out, struct ir_module *m, const struct ir_node *n)
 {
 	switch (n->op) {
-	case OP_CONST: print_const(out, m, n); return;
+	case OP_CONST:
+		if (n->a.konst.kind == CK_NONE && ir_val(m, n->out[0])->kind == VK_TENSOR)
+			fputs("prim::Uninitialized", out);   /* ts_uninitialized */
+		else
+			print_const(out, m, n);
+		return;
 	case OP_GETATTR: case OP_SETATTR:
 		fputs(n->op == OP_GETATTR ? "prim::GetAttr[name=" : "prim::SetAttr[name=", out);
 		print_str(out, n->a.name.name ? n->a.name.name : "");
@@ -317,6 +327,8 @@ static void print_head(FILE *out, struct ir_module *m, const struct ir_node *n)
 	case OP_ATEN: print_aten_kind(out, n->a.aten.name ? n->a.aten.name : "unknown"); return;
 	case OP_LIST: fputs("prim::ListConstruct", out); return;
 	case OP_TUPLE: fputs("prim::TupleConstruct", out); return;
+	case OP_DICT: fputs("prim::DictConstruct", out); return;
+	case OP_DICT_SET: fputs("kiln::dict_set", out); return;   /* a new dict, like obj_set */
 	case OP_UNPACK:
 		fputs(is_tuple(m, n->in[0]) ? "prim::TupleUnpack" : "prim::ListUnpack", out);
 		return;
@@ -327,6 +339,12 @@ static void print_head(FILE *out, struct ir_module *m, const struct ir_node *n)
 	case OP_LOOP: fputs("prim::Loop", out); return;
 	case OP_RAISE: fputs("prim::RaiseException", out); return;
 	case OP_IDENTITY: fputs("prim::unchecked_cast", out); return;
+	case OP_OBJ_NEW: fputs("prim::CreateObject", out); return;
+	case OP_OBJ_SET:   /* PyTorch's SetAttr changes the object; kiln makes a new record */
+		fputs("kiln::obj_set[name=", out);
+		print_str(out, n->a.name.name ? n->a.name.name : "");
+		fputc(']', out);
+		return;
 	default: fprintf(out, "kiln::%s", op_name(n->op)); return;
 	}
 }

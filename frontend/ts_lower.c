@@ -69,6 +69,8 @@ struct fn_state {
 	struct vec env;          /* struct binding, latest wins */
 	int returned;            /* a return statement was lowered */
 	uint32_t ret;            /* its value */
+	int loop_exits;          /* in a loop body with break/continue (flags $exit, $break) */
+	int exited;              /* a break/continue ended the block being lowered */
 };
 
 /* ---- names and types ---- */
@@ -624,12 +626,17 @@ static uint32_t lower_aten(struct fn_state *fs, const char *name, const char *sh
 	return out;
 }
 
+static uint32_t lower_dict_method(struct fn_state *fs, uint32_t d, const char *method,
+                                  struct loc loc);
+
 /* (obj).method(args) on a module or class object. */
 static uint32_t lower_method_call(struct fn_state *fs, uint32_t obj, const char *method,
                                   const struct ts_expr *call)
 {
 	struct lower *L = fs->L;
 	struct ir_value *ov = ir_val(L->m, obj);
+	if (ov->kind == VK_DICT && call->u.call.nargs == 0)
+		return lower_dict_method(fs, obj, method, call->loc);
 	if (ov->kind != VK_OBJECT || !ov->type || !ov->type->qualname)
 		diag_error(L->ctx, call->loc, "method '%s' called on a value that is not an object",
 		           method);
@@ -734,6 +741,133 @@ static uint32_t lower_append(struct fn_state *fs, const struct ts_expr *call)
 	return ir_const_none(L->m, fs->b);
 }
 
+/* ---- dicts (str keys): SSA values like lists; DICT(k0, v0, k1, v1, ...) ---- */
+
+/* The DICT node defining d, or an error: kiln follows dicts built in the code it sees. */
+static struct ir_node *dict_node(struct fn_state *fs, uint32_t d, struct loc loc)
+{
+	uint32_t def = ir_val(fs->L->m, d)->def;
+	if (def == IR_NONE || ir_node(fs->L->m, def)->op != OP_DICT)
+		diag_error(fs->L->ctx, loc, "this dict is not built here (a dict changed in a loop or "
+		           "taken as an input cannot be changed or iterated)");
+	return ir_node(fs->L->m, def);
+}
+
+static uint32_t new_dict(struct fn_state *fs, const uint32_t *in, int nin,
+                         const struct ir_type *t, struct loc loc)
+{
+	uint32_t v = node1(fs, OP_DICT, in, nin, VK_DICT, loc);
+	ir_val(fs->L->m, v)->type = t;
+	return v;
+}
+
+/* {k: v, ...}: keys must be constant strings. */
+static uint32_t lower_dict(struct fn_state *fs, const struct ts_expr *e)
+{
+	struct lower *L = fs->L;
+	int n = e->u.dict.n;
+	uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)(2 * n + 1));
+	for (int i = 0; i < n; i++) {
+		in[2 * i] = lower_expr(fs, e->u.dict.keys[i]);
+		in[2 * i + 1] = lower_expr(fs, e->u.dict.vals[i]);
+		const struct ir_const *c = ir_const_of(L->m, in[2 * i]);
+		if (!c || c->kind != CK_STR)
+			diag_error(L->ctx, e->u.dict.keys[i]->loc, "dict keys must be constant strings");
+	}
+	struct ir_type *t = (struct ir_type *)make_type(L, VK_DICT, NULL);
+	t->nelem = 2;
+	t->elem = arena_alloc(&L->ctx->arena, sizeof *t->elem * 2);
+	t->elem[0] = make_type(L, VK_STR, NULL);
+	t->elem[1] = n ? (ir_val(L->m, in[1])->type ? ir_val(L->m, in[1])->type
+	                  : make_type(L, ir_val(L->m, in[1])->kind, NULL))
+	               : make_type(L, VK_ANY, NULL);
+	return new_dict(fs, in, 2 * n, t, e->loc);
+}
+
+/* torch._set_item(d, "k", v): a new DICT with k set (in place when present, as Python
+ * keeps a key's position), to which every name bound to d is rebound. */
+static uint32_t lower_set_item(struct fn_state *fs, const struct ts_expr *call)
+{
+	struct lower *L = fs->L;
+	if (call->u.call.nargs != 3)
+		diag_error(L->ctx, call->loc, "_set_item takes 3 arguments");
+	uint32_t d = lower_expr(fs, call->u.call.args[0]);
+	uint32_t k = lower_expr(fs, call->u.call.args[1]);
+	uint32_t x = lower_expr(fs, call->u.call.args[2]);
+	if (ir_val(L->m, d)->kind != VK_DICT)
+		diag_error(L->ctx, call->loc, "item assignment is supported on dicts only");
+	const struct ir_const *kc = ir_const_of(L->m, k);
+	if (!kc || kc->kind != CK_STR)
+		diag_error(L->ctx, call->loc, "dict keys must be constant strings");
+	uint32_t def = ir_val(L->m, d)->def;
+	if (def == IR_NONE || ir_node(L->m, def)->op != OP_DICT) {
+		/* a dict an IF or a loop returns: fold.c sets the key once it is known */
+		uint32_t in[3] = {d, k, x};
+		uint32_t nd = node1(fs, OP_DICT_SET, in, 3, VK_DICT, call->loc);
+		ir_val(L->m, nd)->type = ir_val(L->m, d)->type;
+		rebind_value(fs, d, nd);
+		return ir_const_none(L->m, fs->b);
+	}
+	struct ir_node *old = dict_node(fs, d, call->loc);
+	int n = old->nin, at = n;
+	uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)(n + 2));
+	memcpy(in, old->in, sizeof *in * (size_t)n);
+	for (int i = 0; i < n; i += 2)
+		if (strcmp(ir_const_of(L->m, in[i])->s, kc->s) == 0)
+			at = i;
+	in[at] = k;
+	in[at + 1] = x;
+	uint32_t nd = new_dict(fs, in, at == n ? n + 2 : n, ir_val(L->m, d)->type, call->loc);
+	rebind_value(fs, d, nd);
+	return ir_const_none(L->m, fs->b);
+}
+
+/* d.keys(), d.values(), d.items() of a dict built here: lists, in insertion order. */
+static uint32_t lower_dict_method(struct fn_state *fs, uint32_t d, const char *method,
+                                  struct loc loc)
+{
+	struct lower *L = fs->L;
+	int keys = !strcmp(method, "keys"), items = !strcmp(method, "items");
+	if (ir_val(L->m, d)->kind != VK_DICT)
+		diag_error(L->ctx, loc, "'%s' is supported on dicts only", method);
+	if (!keys && !items && strcmp(method, "values"))
+		diag_error(L->ctx, loc, "dict method '%s' is not supported", method);
+	const struct ir_type *dt = ir_val(L->m, d)->type;
+	const struct ir_type *vt = dt && dt->nelem == 2 ? dt->elem[1] : make_type(L, VK_ANY, NULL);
+	struct ir_type *t = (struct ir_type *)make_type(L, VK_LIST, NULL), *pair = NULL;
+	t->nelem = 1;
+	t->elem = arena_alloc(&L->ctx->arena, sizeof *t->elem);
+	t->elem[0] = keys ? make_type(L, VK_STR, NULL) : vt;
+	if (items) {
+		pair = (struct ir_type *)make_type(L, VK_TUPLE, NULL);
+		pair->nelem = 2;
+		pair->elem = arena_alloc(&L->ctx->arena, sizeof *pair->elem * 2);
+		pair->elem[0] = make_type(L, VK_STR, NULL);
+		pair->elem[1] = vt;
+		t->elem[0] = pair;
+	}
+	uint32_t def = ir_val(L->m, d)->def, v;
+	if (def == IR_NONE || ir_node(L->m, def)->op != OP_DICT) {
+		/* a dict an IF or a loop returns: fold.c makes the list once the dict is known */
+		v = node1(fs, OP_ATEN, &d, 1, VK_LIST, loc);
+		ir_node(L->m, ir_val(L->m, v)->def)->a.aten = (struct aten_attr){
+			method, keys ? ATEN_DICT_KEYS : items ? ATEN_DICT_ITEMS : ATEN_DICT_VALUES};
+	} else {
+		int n = ir_node(L->m, def)->nin / 2;
+		uint32_t *in = arena_alloc(&L->ctx->arena, sizeof *in * (size_t)(n + 1));
+		for (int i = 0; i < n; i++) {
+			struct ir_node *dn = ir_node(L->m, def);
+			uint32_t kv[2] = {dn->in[2 * i], dn->in[2 * i + 1]};
+			in[i] = keys ? kv[0] : !items ? kv[1] : node1(fs, OP_TUPLE, kv, 2, VK_TUPLE, loc);
+			if (items)
+				ir_val(L->m, in[i])->type = pair;
+		}
+		v = node1(fs, OP_LIST, in, n, VK_LIST, loc);
+	}
+	ir_val(L->m, v)->type = t;
+	return v;
+}
+
 /* ops.prim.RaiseException(msg[, cls]): a RAISE node, reached only if control gets there. */
 static uint32_t lower_raise(struct fn_state *fs, const struct ts_expr *msg, struct loc loc)
 {
@@ -757,10 +891,12 @@ static uint32_t lower_builtin(struct fn_state *fs, const char *name, const struc
 			return node1(fs, OP_IDENTITY, &v, 1, VK_TENSOR, e->loc); /* refined */
 		if (t->kind != VK_ANY && t->kind != VK_OPTIONAL && ir_val(L->m, v)->kind == VK_ANY)
 			ir_val(L->m, v)->kind = t->kind;
+		if ((t->kind == VK_DICT || t->kind == VK_LIST) && ir_val(L->m, v)->kind == t->kind)
+			ir_val(L->m, v)->type = t;   /* {} / [] annotated Dict[str, T] / List[T] */
 		return v;
 	}
-	if (strcmp(name, "uninitialized") == 0 && nargs == 1)
-		return with_loc(fs, ir_const_none(L->m, fs->b), e->loc);
+	if (strcmp(name, "uninitialized") == 0 && nargs == 1)   /* break/continue flags' partners */
+		return with_loc(fs, ts_uninitialized(L->m, fs->b, annot_type(L, args[0])->kind), e->loc);
 	if (strcmp(name, "getattr") == 0 && nargs == 2 && args[1]->kind == TE_STR)
 		return lower_getattr(fs, lower_expr(fs, args[0]), args[1]->u.str.s, e->loc);
 	static const struct { const char *py, *aten; } conv[] = {
@@ -786,6 +922,11 @@ static uint32_t lower_call_expr(struct fn_state *fs, const struct ts_expr *e)
 	}
 	if (name && strcmp(name, "torch.append") == 0)
 		return lower_append(fs, e);
+	if (name && strcmp(name, "torch._set_item") == 0)
+		return lower_set_item(fs, e);
+	if (name && e->u.call.nargs == 1 && (!strcmp(name, "torch.items") ||
+	                                     !strcmp(name, "torch.keys") || !strcmp(name, "torch.values")))
+		return lower_dict_method(fs, lower_expr(fs, e->u.call.args[0]), name + 6, e->loc);
 	if (name && strcmp(name, "ops.prim.RaiseException") == 0)
 		return lower_raise(fs, e->u.call.nargs ? e->u.call.args[0] : NULL, e->loc);
 	size_t len = name ? strlen(name) : 0;
@@ -862,8 +1003,12 @@ static uint32_t lower_subscript(struct fn_state *fs, const struct ts_expr *e)
 	} else if (ir_val(L->m, obj)->kind == VK_LIST) {
 		k = VK_TENSOR; /* lists of tensors from chunk/split */
 	}
+	if (t && t->kind == VK_DICT && t->nelem == 2) {   /* d["key"] */
+		et = t->elem[1];
+		k = et->kind == VK_OPTIONAL ? VK_OPTIONAL : et->kind;
+	}
 	uint32_t v = node1(fs, OP_GETITEM, in, 2, k, e->loc);
-	if (k == VK_OBJECT)
+	if (k == VK_OBJECT || k == VK_DICT)
 		ir_val(L->m, v)->type = et;
 	return v;
 }
@@ -932,6 +1077,7 @@ static uint32_t lower_expr(struct fn_state *fs, const struct ts_expr *e)
 	case TE_SUBSCRIPT: return lower_subscript(fs, e);
 	case TE_TUPLE: return lower_seq(fs, e, OP_TUPLE, VK_TUPLE);
 	case TE_LIST: return lower_seq(fs, e, OP_LIST, VK_LIST);
+	case TE_DICT: return lower_dict(fs, e);
 	case TE_UNARY:
 		if (e->u.un.op == TO_NOT) {
 			struct ts_expr *args[1] = {e->u.un.a};
@@ -1052,7 +1198,8 @@ static void mutated_names(struct fn_state *fs, const struct ts_expr *e, struct v
 		return;
 	const char *op = fn->u.attr.name;
 	size_t len = strlen(op);
-	if (strcmp(op, "append") == 0 || (len > 1 && op[len - 1] == '_' && op[0] != '_'))
+	if (strcmp(op, "append") == 0 || strcmp(op, "_set_item") == 0 ||
+	    (len > 1 && op[len - 1] == '_' && op[0] != '_'))
 		target_names(a, e->u.call.args[0], out);
 }
 
@@ -1081,9 +1228,35 @@ static void assigned_names(struct fn_state *fs, const struct ts_block *blk, stru
 			assigned_names(fs, &s->u.for_.body, out);
 			break;
 		case TS_WHILE: assigned_names(fs, &s->u.while_.body, out); break;
+		case TS_BREAK: case TS_CONTINUE:   /* lower_loop's flags */
+			VEC_PUSH(a, out, const char *, "$exit");
+			if (s->kind == TS_BREAK)
+				VEC_PUSH(a, out, const char *, "$break");
+			break;
 		default: break;
 		}
 	}
+}
+
+/* Whether blk ends in break or continue (what follows them is not reached). */
+static int ends_in_exit(const struct ts_block *blk)
+{
+	for (int i = 0; i < blk->n; i++)
+		if (blk->stmts[i]->kind == TS_BREAK || blk->stmts[i]->kind == TS_CONTINUE)
+			return 1;
+	return 0;
+}
+
+/* Whether blk breaks or continues its loop (not counting loops nested in it). */
+static int has_exit(const struct ts_block *blk)
+{
+	for (int i = 0; i < blk->n; i++) {
+		const struct ts_stmt *s = blk->stmts[i];
+		if (s->kind == TS_BREAK || s->kind == TS_CONTINUE ||
+		    (s->kind == TS_IF && (has_exit(&s->u.if_.then) || has_exit(&s->u.if_.els))))
+			return 1;
+	}
+	return 0;
 }
 
 /* A control-flow node with nout outputs and the given blocks. */
@@ -1131,6 +1304,20 @@ static void lower_if(struct fn_state *fs, const struct ts_stmt *s)
 			if (!lookup(fs, VEC_AT(&names, const char *, i), &vals[i]))
 				vals[i] = IR_NONE;
 		fs->env.len = mark;
+	}
+	/* A branch that breaks or continues (lower_block's guard: its empty first branch) leaves
+	 * the tensors and scalars the other defines uninitialized, as TorchScript does. */
+	const struct ts_expr *c = s->u.if_.cond;
+	int exits[2] = {(c->kind == TE_NAME && strcmp(c->u.name, "$exit") == 0) ||
+	                ends_in_exit(&s->u.if_.then), ends_in_exit(&s->u.if_.els)};
+	for (size_t i = 0; i < n; i++) {
+		for (int br = 0; br < 2; br++) {
+			uint32_t *mine = br ? &ev[i] : &tv[i], other = br ? tv[i] : ev[i];
+			enum vkind k = other != IR_NONE ? ir_val(L->m, other)->kind : VK_NONE;
+			if (*mine == IR_NONE && exits[br] && (k == VK_TENSOR || k == VK_INT ||
+			                                      k == VK_FLOAT || k == VK_BOOL))
+				*mine = ts_uninitialized(L->m, blocks[br], k);
+		}
 	}
 	size_t k = 0;
 	const char **out_names = arena_alloc(a, sizeof *out_names * (n + 1));
@@ -1197,8 +1384,9 @@ static void lower_loop(struct fn_state *fs, const struct ts_stmt *s)
 	struct vec names = {0}, carried = {0};
 	assigned_names(fs, body, &names);
 	uint32_t v, trip, cond, list = IR_NONE;
-	for (size_t i = 0; i < names.len; i++)
-		if (lookup(fs, VEC_AT(&names, const char *, i), &v))
+	for (size_t i = 0; i < names.len; i++)   /* the $ flags are per loop and iteration */
+		if (VEC_AT(&names, const char *, i)[0] != '$' &&
+		    lookup(fs, VEC_AT(&names, const char *, i), &v))
 			VEC_PUSH(a, &carried, const char *, VEC_AT(&names, const char *, i));
 	if (is_for) {
 		const struct ts_expr *it = s->u.for_.iter;
@@ -1244,9 +1432,34 @@ static void lower_loop(struct fn_state *fs, const struct ts_stmt *s)
 		}
 		bind(fs, s->u.for_.target->u.name, x);
 	}
+	/* break and continue, as TorchScript compiles them: $exit (this iteration is over)
+	 * guards the statements after them (lower_block), $break makes the next condition
+	 * false. */
+	int exits = has_exit(body), outer_exits = fs->loop_exits;
+	if (exits) {
+		bind(fs, "$exit", ir_const_bool(m, b, 0));
+		bind(fs, "$break", ir_const_bool(m, b, 0));
+	}
+	fs->loop_exits = exits;
 	lower_block(fs, body);
+	fs->loop_exits = outer_exits;
 	uint32_t *rets = arena_alloc(a, sizeof *rets * (size_t)(nc + 1));
-	rets[0] = is_for ? cond : lower_expr(fs, s->u.while_.cond);
+	if (exits) {   /* if $break: false, else: the condition */
+		struct ir_block *cb[2] = {ir_new_block(m), ir_new_block(m)};
+		uint32_t brk, r[2];
+		lookup(fs, "$break", &brk);
+		fs->b = cb[0];
+		r[0] = ir_const_bool(m, cb[0], 0);
+		fs->b = cb[1];
+		r[1] = is_for ? ir_const_bool(m, cb[1], 1) : lower_expr(fs, s->u.while_.cond);
+		ir_set_rets(m, cb[0], &r[0], 1);
+		ir_set_rets(m, cb[1], &r[1], 1);
+		fs->b = b;
+		rets[0] = ir_node(m, cf_node(fs, OP_IF, &brk, 1, 1, cb, 2, s->loc))->out[0];
+		ir_val(m, rets[0])->kind = VK_BOOL;
+	} else {
+		rets[0] = is_for ? cond : lower_expr(fs, s->u.while_.cond);
+	}
 	for (int i = 0; i < nc; i++)
 		lookup(fs, VEC_AT(&carried, const char *, i), &rets[1 + i]);
 	nc = drop_unchanged_objects(fs, b, in, rets, &carried, nc);
@@ -1323,17 +1536,46 @@ static void lower_stmt(struct fn_state *fs, const struct ts_stmt *s)
 	case TS_FOR: case TS_WHILE: lower_loop(fs, s); return;
 	case TS_RAISE: lower_raise(fs, s->u.expr, s->loc); return;
 	case TS_ASSERT: lower_assert(fs, s); return;
-	default: diag_error_soft(ctx, s->loc, "this statement is not supported yet"); return;
+	case TS_BREAK: case TS_CONTINUE:   /* the flags lower_loop reads */
+		if (!fs->loop_exits)
+			diag_error(ctx, s->loc, "'%s' outside a loop", s->kind == TS_BREAK ? "break" :
+			           "continue");
+		bind(fs, "$exit", ir_const_bool(fs->L->m, fs->b, 1));
+		if (s->kind == TS_BREAK)
+			bind(fs, "$break", ir_const_bool(fs->L->m, fs->b, 1));
+		fs->exited = 1;   /* what follows in the block is not reached */
+		return;
+	default: {
+		static const char *const what[TS_COUNT] = {
+			[TS_AUGASSIGN] = "augmented assignment", [TS_DEL] = "'del'", [TS_WITH] = "'with'",
+			[TS_DEF] = "nested 'def'",
+		};
+		diag_error_soft(ctx, s->loc, "%s statements are not supported",
+		                what[s->kind] ? what[s->kind] : "these");
+		return;
+	}
 	}
 }
 
 static void lower_block(struct fn_state *fs, const struct ts_block *blk)
 {
-	for (int i = 0; i < blk->n; i++) {
+	for (int i = 0; i < blk->n && !fs->exited; i++) {
 		lower_stmt(fs, blk->stmts[i]);
 		if (fs->L->ctx->nerrors >= 20)
 			diag_check(fs->L->ctx);
+		if (fs->loop_exits && !fs->exited && i + 1 < blk->n && blk->stmts[i]->kind == TS_IF &&
+		    has_exit(&(struct ts_block){&blk->stmts[i], 1})) {
+			/* it may break or continue: the rest runs under `if $exit: pass else: rest` */
+			struct ts_expr flag = {.kind = TE_NAME, .loc = blk->stmts[i + 1]->loc,
+			                       .u.name = "$exit"};
+			struct ts_stmt guard = {.kind = TS_IF, .loc = flag.loc};
+			guard.u.if_.cond = &flag;
+			guard.u.if_.els = (struct ts_block){&blk->stmts[i + 1], blk->n - i - 1};
+			lower_if(fs, &guard);
+			break;
+		}
 	}
+	fs->exited = 0;
 }
 
 /* ---- methods ---- */

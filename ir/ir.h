@@ -210,6 +210,19 @@ struct ir_io {
 	uint32_t value;
 };
 
+/* The nested structure of the model's inputs or outputs after flattening (detectron2's
+ * Schema): a tree whose tensor leaves are the flat inputs/outputs, by index. */
+enum schema_kind { SC_TENSOR, SC_CONST, SC_TUPLE, SC_LIST, SC_DICT, SC_OBJECT };
+struct ir_schema {
+	enum schema_kind kind;
+	int n;                            /* children (containers) */
+	const struct ir_schema **items;   /* children, in flattened order */
+	const char **keys;                /* SC_DICT / SC_OBJECT: each child's key or field */
+	const char *qualname;             /* SC_OBJECT: the class */
+	int index;                        /* SC_TENSOR: position in m->inputs / m->outputs */
+	const struct ir_const *value;     /* SC_CONST: the folded non-tensor leaf */
+};
+
 struct ir_module {
 	struct kiln_ctx *ctx;
 	const char *source;           /* input path, for diagnostics and headers */
@@ -220,6 +233,9 @@ struct ir_module {
 	const void *root;             /* frontend object of `self` (struct pv *), may be NULL */
 	int ninputs, noutputs;        /* after flattening */
 	struct ir_io *inputs, *outputs;
+	int ninargs;                  /* forward()'s arguments, before flattening */
+	const struct ir_schema **in_schema;  /* after flatten: one per argument, or NULL */
+	const struct ir_schema *out_schema;  /* after flatten: the return value, or NULL */
 	int64_t workspace_size;       /* bytes, after plan */
 };
 
@@ -289,6 +305,16 @@ void ir_print(FILE *out, struct ir_module *m);
 void ir_print_node(FILE *out, struct ir_module *m, uint32_t n, int indent);
 void ir_print_type(FILE *out, struct ir_module *m, uint32_t v);
 char *ir_node_str(struct ir_module *m, uint32_t n);   /* one line, in ctx->arena */
+
+/* schema.c: the flatten schema (m->in_schema, m->out_schema; flat when NULL) as JSON,
+ * one line, deterministic, in ctx->arena: {"inputs": [S per argument], "outputs": S}, S =
+ * {"tensor": i, "name", "path", "dtype", "shape"} | {"const": v} | {"tuple"|"list": [S..]} |
+ * {"dict": {"key": S, ...}} | {"object": "qualname", "fields": {"f": S, ...}}, children in
+ * flattened order. ir_schema_expr writes one side as a Python-like expression of the flat
+ * tensors' names (prefix + names[i]): (out->a, [out->b, out->c]), {'k': out->d}. */
+char *ir_schema_json(struct ir_module *m);
+void ir_schema_expr(FILE *f, struct ir_module *m, int outputs, const char *prefix,
+                    const char *const *names);
 
 /* verify.c */
 void ir_verify(struct ir_module *m, const char *after_pass);  /* internal error on failure */

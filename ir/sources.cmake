@@ -7,4 +7,5 @@ set(KILN_IR_SOURCES
   ir/clone.c
   ir/print.c
   ir/verify.c
+  ir/schema.c
 )

@@ -2,7 +2,9 @@
  * Folds ATEN scalar operators whose inputs are constants (int/float arithmetic and
  * comparisons, Int/Float/NumToTensor conversions, len, prim.min/max), size/dim/numel
  * of tensors whose shape is known, LIST nodes of constant ints into one int-list
- * constant, and GETITEM/UNPACK of LIST/TUPLE nodes and int-list constants.
+ * constant, GETITEM/UNPACK of LIST/TUPLE nodes and int-list constants, GETITEM of DICT
+ * nodes by constant key, IFs on constant conditions and loops of constant trip count.
+ * (Field reads of objects are staticize.c's.)
  * Each fold inserts a constant where the node was and redirects its uses; the node
  * becomes dead. Returns the number of folds, so the pipeline can iterate to a fixed
  * point with canonicalize and shapes. Linear per call. */
@@ -256,11 +258,11 @@ static int fold_list_contains(struct folder *f, uint32_t id)
 	struct ir_node *n = ir_node(m, id);
 	uint32_t d = ir_val(m, n->in[0])->def;
 	const struct ir_const *key = ir_const_of(m, n->in[1]);
-	if (d == IR_NONE || ir_node(m, d)->op != OP_LIST || !key)
+	if (d == IR_NONE || (ir_node(m, d)->op != OP_LIST && ir_node(m, d)->op != OP_DICT) || !key)
 		return 0;
 	struct ir_node *l = ir_node(m, d);
-	int found = 0;
-	for (int i = 0; i < l->nin; i++) {
+	int found = 0, step = l->op == OP_DICT ? 2 : 1;   /* a dict's keys */
+	for (int i = 0; i < l->nin; i += step) {
 		const struct ir_const *c = ir_const_of(m, l->in[i]);
 		if (!c || c->kind != key->kind || (c->kind != CK_STR && c->kind != CK_INT))
 			return 0;
@@ -310,9 +312,10 @@ static int fold_string(struct folder *f, uint32_t id, enum aten_id op)
 static int items_known(struct ir_module *m, uint32_t v, int *n)
 {
 	uint32_t d = ir_val(m, v)->def;
-	if (d == IR_NONE || (ir_node(m, d)->op != OP_LIST && ir_node(m, d)->op != OP_TUPLE))
+	if (d == IR_NONE || (ir_node(m, d)->op != OP_LIST && ir_node(m, d)->op != OP_TUPLE &&
+	                     ir_node(m, d)->op != OP_DICT))
 		return 0;
-	*n = ir_node(m, d)->nin;
+	*n = ir_node(m, d)->nin / (ir_node(m, d)->op == OP_DICT ? 2 : 1);
 	return 1;
 }
 
@@ -322,15 +325,48 @@ static int fold_append(struct folder *f, uint32_t id)
 	struct ir_module *m = f->m;
 	uint32_t list = ir_node(m, id)->in[0], x = ir_node(m, id)->in[1];
 	int n;
-	if (!items_known(m, list, &n) || ir_node(m, ir_val(m, list)->def)->op != OP_LIST)
+	const struct ir_const *c = ir_const_of(m, list);
+	int empty = c && c->kind == CK_INTS && c->n == 0;   /* [] folded to an int list */
+	if (!empty && (!items_known(m, list, &n) || ir_node(m, ir_val(m, list)->def)->op != OP_LIST))
 		return 0;
+	n = empty ? 0 : n;
 	uint32_t *items = arena_alloc(&m->ctx->arena, sizeof *items * (size_t)(n + 1));
-	memcpy(items, ir_node(m, ir_val(m, list)->def)->in, sizeof *items * (size_t)n);
+	if (n)
+		memcpy(items, ir_node(m, ir_val(m, list)->def)->in, sizeof *items * (size_t)n);
 	items[n] = x;
 	uint32_t v = ir_node(m, ir_add_node(m, f->b, OP_LIST, items, n + 1, 1))->out[0];
 	ir_val(m, v)->kind = VK_LIST;
 	ir_val(m, v)->type = ir_val(m, list)->type;
 	replace(f, id, 0, here(f, v, ir_node(m, id)->loc));
+	kill(f, id);
+	return 1;
+}
+
+/* d.items(), d.keys(), d.values() of a DICT node: a LIST of (key, value) TUPLEs, of
+ * the keys, of the values, in insertion order. */
+static int fold_dict_list(struct folder *f, uint32_t id, enum aten_id op)
+{
+	struct ir_module *m = f->m;
+	uint32_t d = ir_val(m, ir_node(m, id)->in[0])->def;
+	if (d == IR_NONE || ir_node(m, d)->op != OP_DICT)
+		return 0;
+	int n = ir_node(m, d)->nin / 2;
+	struct loc loc = ir_node(m, id)->loc;
+	uint32_t *items = arena_alloc(&m->ctx->arena, sizeof *items * (size_t)(n + 1));
+	for (int i = 0; i < n; i++) {
+		uint32_t kv[2] = {ir_node(m, d)->in[2 * i], ir_node(m, d)->in[2 * i + 1]};
+		if (op != ATEN_DICT_ITEMS) {
+			items[i] = kv[op == ATEN_DICT_KEYS ? 0 : 1];
+			continue;
+		}
+		uint32_t t = ir_node(m, ir_add_node(m, f->b, OP_TUPLE, kv, 2, 1))->out[0];
+		ir_val(m, t)->kind = VK_TUPLE;
+		items[i] = here(f, t, loc);
+	}
+	uint32_t v = ir_node(m, ir_add_node(m, f->b, OP_LIST, items, n, 1))->out[0];
+	ir_val(m, v)->kind = VK_LIST;
+	ir_val(m, v)->type = ir_val(m, ir_node(m, id)->out[0])->type;
+	replace(f, id, 0, here(f, v, loc));
 	kill(f, id);
 	return 1;
 }
@@ -376,6 +412,8 @@ static int fold_aten(struct folder *f, uint32_t id)
 			return fold_int(f, id, cnt);
 		return op == ATEN_LEN && ir_get_ints(m, n->in[0], &ints, &cnt) ? fold_int(f, id, cnt) : 0;
 	case ATEN_APPEND: return fold_append(f, id);
+	case ATEN_DICT_ITEMS: case ATEN_DICT_KEYS: case ATEN_DICT_VALUES:
+		return fold_dict_list(f, id, op);
 	case ATEN_ANY: case ATEN_ALL: {   /* of a list of constant bools */
 		uint32_t d = ir_val(m, n->in[0])->def;
 		if (d == IR_NONE || ir_node(m, d)->op != OP_LIST)
@@ -469,6 +507,57 @@ static int items_of(struct folder *f, uint32_t v, uint32_t **items, int *n, stru
 	return 1;
 }
 
+/* dict_set(DICT(...), "k", v): a DICT with k set (in place when present). */
+static int fold_dict_set(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	uint32_t d = ir_val(m, n->in[0])->def;
+	const struct ir_const *key = ir_const_of(m, n->in[1]);
+	if (d == IR_NONE || ir_node(m, d)->op != OP_DICT || !key || key->kind != CK_STR)
+		return 0;
+	struct ir_node *old = ir_node(m, d);
+	int cnt = old->nin, at = cnt;
+	uint32_t *in = arena_alloc(&m->ctx->arena, sizeof *in * (size_t)(cnt + 2));
+	memcpy(in, old->in, sizeof *in * (size_t)cnt);
+	for (int i = 0; i + 1 < cnt; i += 2) {
+		const struct ir_const *c = ir_const_of(m, in[i]);
+		if (!c || c->kind != CK_STR)
+			return 0;
+		if (!strcmp(c->s, key->s))
+			at = i;
+	}
+	in[at] = n->in[1];
+	in[at + 1] = n->in[2];
+	uint32_t v = ir_node(m, ir_add_node(m, f->b, OP_DICT, in, at == cnt ? cnt + 2 : cnt, 1))->out[0];
+	ir_val(m, v)->kind = VK_DICT;
+	ir_val(m, v)->type = ir_val(m, n->out[0])->type;
+	replace(f, id, 0, here(f, v, ir_node(m, id)->loc));
+	kill(f, id);
+	return 1;
+}
+
+/* d["key"] of a DICT node: the value last set for the key; an absent key is an error. */
+static int fold_dict_getitem(struct folder *f, uint32_t id, struct ir_node *d)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	const struct ir_const *key = ir_const_of(m, n->in[1]);
+	if (!key || key->kind != CK_STR)
+		return 0;
+	for (int i = 0; i + 1 < d->nin; i += 2) {
+		const struct ir_const *c = ir_const_of(m, d->in[i]);
+		if (!c || c->kind != CK_STR)
+			return 0;
+		if (strcmp(c->s, key->s) == 0) {
+			replace(f, id, 0, d->in[i + 1]);
+			kill(f, id);
+			return 1;
+		}
+	}
+	diag_error(m->ctx, n->loc, "key '%s' is not in the dict", key->s);
+}
+
 static int fold_getitem(struct folder *f, uint32_t id)
 {
 	struct ir_module *m = f->m;
@@ -477,6 +566,9 @@ static int fold_getitem(struct folder *f, uint32_t id)
 	uint32_t *items;
 	int cnt;
 	struct loc loc = n->loc;
+	uint32_t d = ir_val(m, n->in[0])->def;
+	if (d != IR_NONE && ir_node(m, d)->op == OP_DICT)
+		return fold_dict_getitem(f, id, ir_node(m, d));
 	if (!ir_get_int(m, n->in[1], &k))
 		return 0;
 	uint32_t src = n->in[0];
@@ -633,104 +725,6 @@ static int fold_loop(struct folder *f, uint32_t id)
 	return 1;
 }
 
-/* A field read of an object an IF returns reads the field in each branch instead: the
- * IF gets one more output, and its object output loses a use. */
-static int getattr_of_if(struct folder *f, uint32_t id, uint32_t obj)
-{
-	struct ir_module *m = f->m;
-	uint32_t d = ir_val(m, obj)->def, o = ir_new_value(m, ir_val(m, ir_node(m, id)->out[0])->kind);
-	struct ir_node *n = ir_node(m, d);
-	int k = 0, nout = n->nout;
-	while (n->out[k] != obj)
-		k++;
-	for (int br = 0; br < 2; br++) {
-		struct ir_block *b = ir_node(m, d)->blocks[br];
-		uint32_t g = ir_add_node(m, b, OP_GETATTR, &b->rets[k], 1, 1);
-		ir_node(m, g)->loc = ir_node(m, id)->loc;
-		ir_node(m, g)->a.name = ir_node(m, id)->a.name;
-		*ir_val(m, ir_node(m, g)->out[0]) = *ir_val(m, ir_node(m, id)->out[0]);
-		ir_val(m, ir_node(m, g)->out[0])->def = g;
-		uint32_t *rets = arena_alloc(&m->ctx->arena, sizeof *rets * (size_t)(nout + 1));
-		memcpy(rets, b->rets, sizeof *rets * (size_t)nout);
-		rets[nout] = ir_node(m, g)->out[0];
-		ir_set_rets(m, b, rets, nout + 1);
-	}
-	uint32_t *outs = arena_alloc(&m->ctx->arena, sizeof *outs * (size_t)(nout + 1));
-	memcpy(outs, ir_node(m, d)->out, sizeof *outs * (size_t)nout);
-	outs[nout] = o;
-	*ir_val(m, o) = *ir_val(m, ir_node(m, id)->out[0]);
-	ir_val(m, o)->def = d;
-	n = ir_node(m, d);
-	n->out = outs;
-	n->nout = nout + 1;
-	replace(f, id, 0, o);
-	kill(f, id);
-	return 1;
-}
-
-/* A field read of a record (OBJ_NEW then OBJ_SETs, once inlined) becomes the value last
- * set; reading a field never set is an error. */
-static int fold_getattr(struct folder *f, uint32_t id)
-{
-	struct ir_module *m = f->m;
-	struct ir_node *n = ir_node(m, id);
-	const char *name = n->a.name.name;
-	for (uint32_t obj = n->in[0];;) {
-		uint32_t d = ir_val(m, obj)->def;
-		struct ir_node *src = d != IR_NONE ? ir_node(m, d) : NULL;
-		const struct ir_type *t = ir_val(m, obj)->type;
-		if (src && src->op == OP_OBJ_NEW)
-			diag_error(m->ctx, n->loc, "field '%s' of class '%s' is read before it is set", name,
-			           t && t->qualname ? t->qualname : "?");
-		if (src && src->op == OP_IF && ir_val(m, obj)->kind == VK_OBJECT)
-			return getattr_of_if(f, id, obj);
-		if (!src || src->op != OP_OBJ_SET)
-			return 0;
-		if (strcmp(src->a.name.name, name) == 0) {
-			replace(f, id, 0, src->in[1]);
-			kill(f, id);
-			return 1;
-		}
-		obj = src->in[0];
-	}
-}
-
-/* An Optional IF output (a field read pushed into the branches) whose branches both
- * give a tensor, or both None, is that. */
-static void refine_optional(struct ir_module *m, struct ir_node *n, int k)
-{
-	struct ir_value *t = ir_val(m, n->blocks[0]->rets[k]), *e = ir_val(m, n->blocks[1]->rets[k]);
-	struct ir_value *o = ir_val(m, n->out[k]);
-	if (o->kind == VK_OPTIONAL && t->kind == e->kind && (t->kind == VK_TENSOR || t->kind == VK_NONE))
-		o->kind = t->kind;
-}
-
-/* IF outputs that are objects nothing reads any more (their fields were read in the
- * branches instead) are removed, so that no object reaches the backends. */
-static void drop_object_outputs(struct folder *f, struct ir_block *b, const int *uses)
-{
-	struct ir_module *m = f->m;
-	for (size_t i = 0; i < b->nodes.len; i++) {
-		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
-		for (int k = 0; !n->dead && k < n->nblocks; k++)
-			drop_object_outputs(f, n->blocks[k], uses);
-		if (n->dead || n->op != OP_IF)
-			continue;
-		int j = 0;
-		for (int k = 0; k < n->nout; k++) {
-			if (ir_val(m, n->out[k])->kind == VK_OBJECT && !uses[n->out[k]]) {
-				f->changes++;
-				continue;
-			}
-			n->blocks[0]->rets[j] = n->blocks[0]->rets[k];
-			n->blocks[1]->rets[j] = n->blocks[1]->rets[k];
-			n->out[j] = n->out[k];
-			refine_optional(m, n, j++);
-		}
-		n->nout = n->blocks[0]->nrets = n->blocks[1]->nrets = j;
-	}
-}
-
 /* from_scalar of a constant: a constant 0-dim tensor. */
 static int fold_from_scalar(struct folder *f, uint32_t id)
 {
@@ -769,7 +763,7 @@ static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint
 	case OP_IF: fold_if(f, id); break;
 	case OP_FROM_SCALAR: fold_from_scalar(f, id); break;
 	case OP_LOOP: fold_loop(f, id); break;
-	case OP_GETATTR: fold_getattr(f, id); break;
+	case OP_DICT_SET: fold_dict_set(f, id); break;
 	default: break;
 	}
 	*pos = f->i;
@@ -779,6 +773,5 @@ int fold(struct ir_module *m)
 {
 	struct folder f = {.m = m};
 	ir_walk(m, ir_main(m)->body, fold_node, &f);
-	drop_object_outputs(&f, ir_main(m)->body, ir_use_counts(m, &m->ctx->scratch));
 	return f.changes;
 }

@@ -58,21 +58,29 @@ void pipeline(struct ir_module *m, const struct pipeline_opts *o)
 	after(&s, "inline");
 	freeze(m);
 	after(&s, "freeze");
+	flatten_inputs(m, o->flatten_insertion);
 	bind_inputs(m, o);
 	after(&s, "inputs");
 	for (int iter = 0; iter < 64; iter++) {
-		int changes = fold(m);
+		int changes = staticize(m);
+		changes += fold(m);
 		changes += canonicalize(m);
 		changes += shapes(m);
 		if (!changes)
 			break;
 	}
 	after(&s, "canonicalize");
+	staticize_check(m, o);
 	check_canonical(m);
-	flatten(m);
+	flatten(m, o->flatten_insertion);
 	after(&s, "flatten");
 	dce(m);
 	after(&s, "dce");
+	if (o->opt_level >= 1) {
+		cse(m);
+		dce(m);
+		after(&s, "cse");
+	}
 	check_typed(m);
 	if (o->opt_level >= 1) {
 		fuse(m);

@@ -348,11 +348,22 @@ static int copy_type(struct shaper *s, uint32_t v, uint32_t from)
 	return 1;
 }
 
+/* An undefined tensor (ts_uninitialized: on a path where it is never read) takes the type
+ * of the values it is merged with. */
+static int undefined(struct shaper *s, uint32_t v)
+{
+	return V(s, v)->kind == VK_TENSOR && ir_is_none(s->m, v);
+}
+
 /* The tensor results of an IF take their branches' type, which must agree. */
 static void shape_if(struct shaper *s, struct ir_node *n)
 {
 	for (int k = 0; k < n->nout; k++) {
 		uint32_t t = n->blocks[0]->rets[k], e = n->blocks[1]->rets[k];
+		if (undefined(s, t) || undefined(s, e)) {
+			copy_type(s, undefined(s, t) ? t : e, undefined(s, t) ? e : t);
+			copy_type(s, n->out[k], undefined(s, t) ? e : t);
+		}
 		if (V(s, n->out[k])->kind != VK_TENSOR || typed(s, n->out[k]) || !typed(s, t) ||
 		    !typed(s, e))
 			continue;
@@ -371,6 +382,8 @@ static void shape_loop(struct shaper *s, struct ir_node *n)
 		uint32_t init = n->in[2 + k], p = body->params[1 + k], r = body->rets[1 + k];
 		if (V(s, init)->kind != VK_TENSOR)
 			continue;
+		if (undefined(s, init))
+			copy_type(s, init, r);
 		copy_type(s, p, init);
 		copy_type(s, n->out[k], init);
 		if (typed(s, r) && typed(s, init) &&
@@ -417,6 +430,13 @@ static void shape_walk(struct ir_module *m, struct ir_block *b, size_t *pos, uin
 	s->id = id;
 	if (ready(s, n))
 		shape_node(s, n);
+}
+
+void shapes_node(struct ir_module *m, uint32_t id)
+{
+	struct shaper s = {.m = m, .id = id};
+	if (ready(&s, ir_node(m, id)))
+		shape_node(&s, ir_node(m, id));
 }
 
 int shapes(struct ir_module *m)

@@ -4,6 +4,8 @@ set(KILN_PASSES_SOURCES
   passes/freeze.c
   passes/inputs.c
   passes/fold.c
+  passes/staticize.c
+  passes/cse.c
   passes/canonicalize.c
   passes/shapes.c
   passes/flatten.c

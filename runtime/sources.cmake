@@ -12,6 +12,7 @@ set(KILN_RUNTIME_FILES
   runtime/k_reduce.c
   runtime/k_copy.c
   runtime/k_cmp.c
+  runtime/k_int.c
   runtime/k_rnn.c
   runtime/k_index.c
   runtime/k_npy.c

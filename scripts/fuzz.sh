@@ -2,7 +2,7 @@
 # fuzz.sh: run a libFuzzer target of tests/fuzz for a while (STYLE K15, issue 8).
 #
 # usage: scripts/fuzz.sh TARGET|all SECONDS [libFuzzer options...]
-#   TARGET   pt, unpickle, ts_parse, irtext, npy or ts_graph (all: each in turn, SECONDS each)
+#   TARGET   pt, unpickle, ts_parse, irtext, npy, ts_graph, caffe2 or onnx (all: each in turn, SECONDS each)
 #   SECONDS  how long to fuzz (libFuzzer -max_total_time)
 #
 # Builds build-fuzz/ (clang, -DKILN_FUZZ=ON: ASan + UBSan + coverage; KILN_FUZZ_BUILD overrides
@@ -13,7 +13,7 @@
 # fuzz_replay_TARGET replays it) once fixed. KILN_FUZZ_JOBS=N runs N processes in parallel.
 set -eu
 cd "$(dirname "$0")/.."
-targets="pt unpickle ts_parse irtext npy ts_graph"
+targets="pt unpickle ts_parse irtext npy ts_graph caffe2 onnx"
 if [ $# -lt 2 ]; then
 	sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
@@ -43,6 +43,7 @@ seeds() {
 	irtext) find tests/ir tests/errors -name '*.kir' ;;
 	npy) find tests/models/fixtures -name '*.npy' -size -64k ;;
 	ts_graph) find tests/tsir/fixtures tests/tsir/errors -name '*.txt' -size -64k ;;
+	onnx) find tests/onnx/bad /usr/include/onnx/backend/test/data/node -name '*.onnx' -size -64k 2>/dev/null ;;
 	esac
 }
 

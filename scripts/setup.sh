@@ -6,7 +6,7 @@ set -eu
 
 pkgs="build-essential cmake pkg-config libzip-dev libprotobuf-c-dev protobuf-c-compiler
 protobuf-compiler libcmocka-dev libclang-dev python3-torch python3-torchvision python3-onnx
-libonnx-dev python3-numpy python3-sklearn graphviz valgrind clang libclang-rt-dev"
+libonnx-dev libonnx-testdata python3-numpy python3-sklearn graphviz libgraphviz-dev python3-protobuf valgrind clang libclang-rt-dev"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "setup.sh: this is not a Debian-based system; install the equivalents of:" >&2

@@ -616,8 +616,49 @@ static int broadcast_strides(const struct ir_shape *s, const struct ir_shape *y,
 	return 1;
 }
 
+static const char *k_dtype_name(enum dtype dt);
+
+/* Operands of another type than f32 (int64, int32, uint8, bool, f64): the exact k_int
+ * kernels. fn is k_binary_any (op: enum k_intop), k_compare_any (op: enum k_cmpop) or
+ * k_where_any (inputs cond, a, b). Returns 0 (and emits nothing) if a type has no kernel. */
+static int emit_any(struct emitter *e, struct ir_node *n, const char *fn, int op)
+{
+	int w = strcmp(fn, "k_where_any") == 0;
+	uint32_t a = n->in[w], b = n->in[w + 1], y = n->out[0];
+	enum dtype t = val(e, a)->dtype;
+	const struct ir_shape *ys = shape_of(e, y);
+	int64_t sa[KILN_MAX_RANK], sb[KILN_MAX_RANK], sc[KILN_MAX_RANK] = {0};
+	if (!k_dtype_name(t) || val(e, b)->dtype != t || (w && val(e, y)->dtype != t))
+		return 0;
+	if (!broadcast_strides(shape_of(e, a), ys, sa) || !broadcast_strides(shape_of(e, b), ys, sb) ||
+	    (w && !broadcast_strides(shape_of(e, n->in[0]), ys, sc))) {
+		refuse(e, n, "operand shapes do not broadcast to the output shape");
+		return 1;
+	}
+	need(e, "k_int");
+	fprintf(e->f, "	%s(&(struct k_anybin){.op = %d, .t = %s, .rank = %d", fn, op,
+	        k_dtype_name(t), ys->rank);
+	if (ys->rank)
+		fprintf(e->f, ", .dims = %s, .a_strides = %s, .b_strides = %s, .c_strides = %s",
+		        ilist(e, ys->dims, ys->rank), ilist(e, sa, ys->rank), ilist(e, sb, ys->rank),
+		        ilist(e, sc, ys->rank));
+	fputs("}, ", e->f);
+	if (w)
+		fprintf(e->f, "%zu, (const uint8_t *)%s, ", dtype_size(t), ref(e, n->in[0]));
+	fprintf(e->f, "%s, %s, %s%s);\n", ref(e, a), ref(e, b),
+	        strcmp(fn, "k_compare_any") == 0 ? "(uint8_t *)" : "", ref(e, y));
+	return 1;
+}
+
 static void emit_binary(struct emitter *e, uint32_t id, struct ir_node *n)
 {
+	static const int int_ops[OP_COUNT] = {
+		[OP_ADD] = 0, [OP_SUB] = 1, [OP_MUL] = 2, [OP_DIV] = 3, [OP_POW] = 4,
+		[OP_MAXIMUM] = 5, [OP_MINIMUM] = 6,
+	};
+	if (val(e, n->out[0])->dtype != DT_F32 && n->a.binary.alpha == 1.0f &&
+	    emit_any(e, n, "k_binary_any", int_ops[n->op]))
+		return;
 	if (!all_f32(e, n))
 		return;
 	const struct ir_shape *y = shape_of(e, n->out[0]);
@@ -987,6 +1028,8 @@ static void put_assign(struct emitter *e, uint32_t dst, uint32_t src)
 		fprintf(e->f, "\t%s = %s;\n", sref(e, dst), sref(e, src));
 		return;
 	}
+	if (ir_is_none(m, src))   /* undefined (ts_uninitialized): never read on this path */
+		return;
 	uint32_t a = dst, b = src;
 	while (val(e, a)->storage == ST_ALIAS)
 		a = val(e, a)->alias_of;
@@ -1124,6 +1167,9 @@ static void emit_compare(struct emitter *e, uint32_t id, struct ir_node *n)
 	};
 	const struct ir_shape *y = shape_of(e, n->out[0]);
 	int64_t sa[KILN_MAX_RANK], sb[KILN_MAX_RANK];
+	if (val(e, n->in[0])->dtype != DT_F32 && names[n->a.sop.op] &&
+	    emit_any(e, n, "k_compare_any", (int)(n->a.sop.op - SOP_EQ)))
+		return;
 	if (val(e, n->in[0])->dtype != DT_F32 || val(e, n->in[1])->dtype != DT_F32 ||
 	    !names[n->a.sop.op]) {
 		refuse(e, n, "comparisons are compiled for f32 tensors");
@@ -1173,6 +1219,9 @@ static void emit_where(struct emitter *e, uint32_t id, struct ir_node *n)
 	const struct ir_shape *y = shape_of(e, n->out[0]);
 	int64_t sc[KILN_MAX_RANK], sa[KILN_MAX_RANK], sb[KILN_MAX_RANK];
 	enum dtype ct = val(e, n->in[0])->dtype;
+	if ((ct == DT_BOOL || ct == DT_U8) && val(e, n->in[1])->dtype != DT_F32 &&
+	    emit_any(e, n, "k_where_any", 0))
+		return;
 	if ((ct != DT_BOOL && ct != DT_U8) || val(e, n->in[1])->dtype != DT_F32 ||
 	    val(e, n->in[2])->dtype != DT_F32) {
 		refuse(e, n, "needs a bool condition and float32 values");
@@ -1420,7 +1469,13 @@ static void write_header(struct emitter *e, FILE *f, struct ir_block *b)
 		          m->outputs && i < m->noutputs ? m->outputs[i].path : NULL);
 	if (!b->nrets)
 		fputs("\tchar unused; /* the model has no outputs */\n", f);
-	fprintf(f, "};\n\n/* Runs the model. workspace: KILN_%s_WORKSPACE_SIZE bytes, 64-byte aligned,"
+	fputs("};\n\n/* How the flat tensors rebuild forward()'s arguments and result (kiln"
+	      " --emit=schema\n * prints it as JSON; constants were folded at compile time):\n"
+	      " *   forward", f);
+	ir_schema_expr(f, m, 0, "in->", e->in_names);
+	fputs("\n *   returns ", f);
+	ir_schema_expr(f, m, 1, "out->", e->out_names);
+	fprintf(f, "\n */\n\n/* Runs the model. workspace: KILN_%s_WORKSPACE_SIZE bytes, 64-byte aligned,"
 	        " not shared\n * with a concurrent call. Reentrant, no allocation. Returns 0, or the"
 	        " number of the\n * exception the model raised (kiln_%s_error names it). */\n"
 	        "int kiln_%s_run(const struct kiln_%s_inputs *in, struct kiln_%s_outputs *out,"

@@ -7,12 +7,20 @@
  * LayerNormalization before 17, HardSwish before 14, softmax on an inner axis before
  * 13) or where the IR fused several (conv/linear epilogues: Conv, then Add of the
  * residual, then the activation). An op ONNX cannot express is reported with
- * diag_error_soft and nothing is written (diag_check), never approximated.
+ * diag_error_soft and nothing is written (diag_check), never approximated; with
+ * --onnx-custom-domain NAME it becomes a node of domain NAME instead (non-standard).
+ *
+ * Run-time numbers (int, float, bool) are 0-D tensors (int64, double, bool); LSTM and GRU
+ * become ONNX's with the gates reordered; if and loop become If and Loop whose bodies are
+ * subgraphs (loop-carried block parameters are the body's inputs). ONNX cannot raise: an
+ * if one of whose branches raises is emitted as its other branch, with a warning that the
+ * check is left out (with --onnx-custom-domain, a NAME.Raise node keeps it).
  *
  * Constants become initializers when first used; every IR tensor that is not a graph
  * input or output gets a value_info with its dtype and shape, as do the helper tensors
  * of decompositions. Graph inputs and outputs carry the flatten schema's names; the
- * schema itself (names, paths, dtypes, shapes) is the metadata entry "kiln.schema".
+ * schema itself (ir_schema_json: the nesting, names, paths, dtypes, shapes) is the
+ * metadata entry "kiln.schema".
  * Linear in the size of the graph and its weights (the weights are packed once).
  */
 #include <math.h>
@@ -30,18 +38,56 @@ typedef void onnx_emit_fn(struct ox *o, struct ir_node *n);
 
 static struct ir_value *V(struct ox *o, uint32_t v) { return ir_val(o->m, v); }
 
-/* Report an op that has no ONNX form here, naming it; emission goes on to find others. */
+/* n as one node of the custom domain (--onnx-custom-domain): op_type the IR op's name,
+ * its tensor and number operands as they are, and the attribute "kiln_ir" holding the IR
+ * node as kiln prints it (so a runtime implementing the domain has every attribute).
+ * 0 if an operand is neither a tensor nor a number, or n owns blocks. */
+static int custom_node(struct ox *o, struct ir_node *n)
+{
+	if (n->nblocks)
+		return 0;
+	const char **in = arena_alloc(o->a, sizeof *in * (size_t)(n->nin + 1));
+	const char **out = arena_alloc(o->a, sizeof *out * (size_t)(n->nout + 1));
+	for (int k = 0; k < n->nin; k++)
+		if (n->in[k] != IR_NONE && ox_vdtype(o, n->in[k]) == DT_UNKNOWN &&
+		    !(ir_const_of(o->m, n->in[k]) && ir_const_of(o->m, n->in[k])->kind == CK_STR))
+			return 0;
+	for (int k = 0; k < n->nout; k++)
+		if (ox_vdtype(o, n->out[k]) == DT_UNKNOWN)
+			return 0;
+	int nin = 0;
+	for (int k = 0; k < n->nin; k++) {   /* strings (messages) are in kiln_ir already */
+		const struct ir_const *c = n->in[k] != IR_NONE ? ir_const_of(o->m, n->in[k]) : NULL;
+		if (!(c && c->kind == CK_STR))
+			in[nin++] = n->in[k] != IR_NONE ? ox_val(o, n->in[k]) : "";
+	}
+	for (int k = 0; k < n->nout; k++)
+		out[k] = ox_out(o, n->out[k]);
+	Onnx__NodeProto *nd = ox_node(o, op_name(n->op), in, nin, out, n->nout);
+	nd->domain = (char *)o->custom_domain;
+	ox_attr_str(o, nd, "kiln_ir", ir_node_str(o->m, o->cur));
+	o->ncustom++;
+	return 1;
+}
+
+/* An op that has no ONNX form here: with --onnx-custom-domain it becomes a node of that
+ * domain, else it is reported, naming it, and emission goes on to find others. Emitters
+ * call this before making any node for n. */
 static void unsupported(struct ox *o, struct ir_node *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void unsupported(struct ox *o, struct ir_node *n, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
+	if (o->custom_domain && custom_node(o, n))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	diag_error_soft(o->ctx, n->loc, "cannot emit '%s' as ONNX (opset %d): %s", op_name(n->op),
-	                o->opset, why);
+	diag_error_soft(o->ctx, n->loc, "cannot emit '%s' as ONNX (opset %d): %s%s", op_name(n->op),
+	                o->opset, why,
+	                o->custom_domain ? "" : " (--onnx-custom-domain NAME would emit it as a "
+	                "non-standard op of domain NAME)");
 }
 
 /* The name a stage of a multi-node expansion writes: the node's output if it is the last
@@ -199,28 +245,174 @@ static void e_addsub(struct ox *o, struct ir_node *n)
 	ox_op2(o, n->op == OP_ADD ? "Add" : "Sub", ox_val(o, n->in[0]), b, ox_out(o, n->out[0]));
 }
 
-/* compare(a, b) -> bool: Equal, Less, Greater; != and the non-strict ones through Not
- * (LessOrEqual and GreaterOrEqual only exist from opset 12). */
-static void e_compare(struct ox *o, struct ir_node *n)
+/* y = a OP b for a comparison OP, bool of shape s: Equal, Less, Greater; != and the
+ * non-strict ones through Not (LessOrEqual and GreaterOrEqual only exist from opset 12).
+ * 0 if OP is not a comparison. */
+static int compare_to(struct ox *o, enum sop sop, const char *a, const char *b, const char *y,
+                      const struct ir_shape *s)
 {
-	const char *a = ox_val(o, n->in[0]), *b = ox_val(o, n->in[1]), *y = ox_out(o, n->out[0]);
-	struct ir_value *yv = V(o, n->out[0]);
-	const char *op, *neg = NULL;   /* neg: the op whose negation this is */
-	switch (n->a.sop.op) {
+	const char *op = NULL, *neg = NULL;   /* neg: the op whose negation this is */
+	switch (sop) {
 	case SOP_EQ: op = "Equal"; break;
 	case SOP_NE: neg = "Equal"; break;
 	case SOP_LT: op = "Less"; break;
 	case SOP_GT: op = "Greater"; break;
 	case SOP_LE: op = "LessOrEqual"; neg = o->opset < 12 ? "Greater" : NULL; break;
 	case SOP_GE: op = "GreaterOrEqual"; neg = o->opset < 12 ? "Less" : NULL; break;
-	default:
+	default: return 0;
+	}
+	if (neg)
+		ox_op1(o, "Not", ox_op2(o, neg, a, b, ox_tmp(o, DT_BOOL, s)), y);
+	else
+		ox_op2(o, op, a, b, y);
+	return 1;
+}
+
+static int is_comparison(enum sop op) { return op >= SOP_EQ && op <= SOP_GE; }
+
+static void e_compare(struct ox *o, struct ir_node *n)
+{
+	if (!is_comparison(n->a.sop.op)) {
 		unsupported(o, n, "comparison '%s'", sop_names[n->a.sop.op]);
 		return;
 	}
-	if (neg)
-		ox_op1(o, "Not", ox_op2(o, neg, a, b, ox_tmp(o, DT_BOOL, &yv->shape)), y);
-	else
-		ox_op2(o, op, a, b, y);
+	compare_to(o, n->a.sop.op, ox_val(o, n->in[0]), ox_val(o, n->in[1]), ox_out(o, n->out[0]),
+	           &V(o, n->out[0])->shape);
+}
+
+/* ---- run-time numbers (int, float, bool) as 0-D tensors: int64, double, bool ---- */
+
+static const struct ir_shape scalar_shape = {.rank = 0};
+
+/* x (of type from, shape s) as type to: itself, or a Cast into y (a helper if y is NULL). */
+static const char *cast_to(struct ox *o, const char *x, enum dtype from, enum dtype to,
+                           const struct ir_shape *s, const char *y)
+{
+	if (from == to && !y)
+		return x;
+	if (!y)
+		y = ox_tmp(o, to, s);
+	if (from == to)
+		return ox_op1(o, "Identity", x, y);
+	ox_attr_int(o, ox_node(o, "Cast", &x, 1, &y, 1), "to", ox_dtype(to));
+	return y;
+}
+
+/* Operand k of a scalar node, as type dt. */
+static const char *scalar_in(struct ox *o, struct ir_node *n, int k, enum dtype dt)
+{
+	return cast_to(o, ox_val(o, n->in[k]), ox_vdtype(o, n->in[k]), dt, &scalar_shape, NULL);
+}
+
+/* Python's a // b and a % b: on ints, Mod (fmod=0 takes the divisor's sign, as Python
+ * does) and the exact quotient (a - a % b) / b; on floats, floor(a / b) and a - b*floor(a/b). */
+static void floordiv_mod(struct ox *o, struct ir_node *n, enum dtype dt, const char *y)
+{
+	const char *a = scalar_in(o, n, 0, dt), *b = scalar_in(o, n, 1, dt);
+	int mod = n->a.sop.op == SOP_MOD;
+	if (dt == DT_I64) {
+		const char *in[2] = {a, b};
+		const char *r = mod ? y : ox_tmp(o, dt, &scalar_shape);
+		ox_attr_int(o, ox_node(o, "Mod", in, 2, &r, 1), "fmod", 0);
+		if (!mod)
+			ox_op2(o, "Div", ox_op2(o, "Sub", a, r, ox_tmp(o, dt, &scalar_shape)), b, y);
+		return;
+	}
+	const char *d = ox_op2(o, "Div", a, b, ox_tmp(o, dt, &scalar_shape));
+	const char *q = ox_op1(o, "Floor", d, mod ? ox_tmp(o, dt, &scalar_shape) : y);
+	if (mod)
+		ox_op2(o, "Sub", a, ox_op2(o, "Mul", b, q, ox_tmp(o, dt, &scalar_shape)), y);
+}
+
+static void e_scalar(struct ox *o, struct ir_node *n)
+{
+	enum sop op = n->a.sop.op;
+	enum dtype yt = ox_vdtype(o, n->out[0]);
+	enum dtype at = ox_vdtype(o, n->in[0]), bt = n->nin > 1 ? ox_vdtype(o, n->in[1]) : at;
+	const char *y = ox_out(o, n->out[0]);
+	if (yt == DT_UNKNOWN || at == DT_UNKNOWN || bt == DT_UNKNOWN) {
+		unsupported(o, n, "operands that are not numbers");
+		return;
+	}
+	/* comparisons: bools with bools, else as double if either is a float, else int64 */
+	enum dtype ct = at == DT_F64 || bt == DT_F64 ? DT_F64
+	                : at == DT_BOOL && bt == DT_BOOL ? DT_BOOL : DT_I64;
+	switch (op) {
+	case SOP_ADD: case SOP_SUB: case SOP_MUL: {
+		static const char *const name[] = {[SOP_ADD] = "Add", [SOP_SUB] = "Sub", [SOP_MUL] = "Mul"};
+		ox_op2(o, name[op], scalar_in(o, n, 0, yt), scalar_in(o, n, 1, yt), y);
+		break;
+	}
+	case SOP_DIV:   /* true division, in double */
+		cast_to(o, ox_op2(o, "Div", scalar_in(o, n, 0, DT_F64), scalar_in(o, n, 1, DT_F64),
+		                  yt == DT_F64 ? y : ox_tmp(o, DT_F64, &scalar_shape)),
+		        DT_F64, yt, &scalar_shape, yt == DT_F64 ? NULL : y);
+		break;
+	case SOP_FLOORDIV: case SOP_MOD:
+		floordiv_mod(o, n, yt, y);
+		break;
+	case SOP_POW:   /* in double, as C's pow */
+		cast_to(o, ox_op2(o, "Pow", scalar_in(o, n, 0, DT_F64), scalar_in(o, n, 1, DT_F64),
+		                  yt == DT_F64 ? y : ox_tmp(o, DT_F64, &scalar_shape)),
+		        DT_F64, yt, &scalar_shape, yt == DT_F64 ? NULL : y);
+		break;
+	case SOP_EQ: case SOP_NE: case SOP_LT: case SOP_LE: case SOP_GT: case SOP_GE:
+		if (ct == DT_BOOL && op != SOP_EQ && op != SOP_NE)
+			ct = DT_I64;   /* Less/Greater have no bool form */
+		compare_to(o, op, scalar_in(o, n, 0, ct), scalar_in(o, n, 1, ct), y, &scalar_shape);
+		break;
+	case SOP_AND: case SOP_OR:
+		ox_op2(o, op == SOP_AND ? "And" : "Or", scalar_in(o, n, 0, DT_BOOL),
+		       scalar_in(o, n, 1, DT_BOOL), y);
+		break;
+	case SOP_NOT: ox_op1(o, "Not", scalar_in(o, n, 0, DT_BOOL), y); break;
+	case SOP_NEG: ox_op1(o, "Neg", scalar_in(o, n, 0, yt), y); break;
+	case SOP_INT: case SOP_FLOAT: case SOP_BOOL:   /* Cast truncates, as C and Python do */
+		cast_to(o, ox_val(o, n->in[0]), at, yt, &scalar_shape, y);
+		break;
+	default: unreachable();
+	}
+}
+
+/* item: a one-element tensor -> a number (Reshape to 0-D, Cast to the number's type) */
+static void e_item(struct ox *o, struct ir_node *n)
+{
+	struct ir_value *x = V(o, n->in[0]);
+	enum dtype yt = ox_vdtype(o, n->out[0]);
+	if (shape_numel(&x->shape) != 1 || yt == DT_UNKNOWN) {
+		unsupported(o, n, "only a one-element tensor converts to a number");
+		return;
+	}
+	const char *t = ox_val(o, n->in[0]), *y = ox_out(o, n->out[0]);
+	if (x->shape.rank) {
+		const int64_t none[1] = {0};
+		const char *in[2] = {t, ox_ints(o, none, 0)};
+		const char *r = x->dtype == yt ? y : ox_tmp(o, x->dtype, &scalar_shape);
+		ox_node(o, "Reshape", in, 2, &r, 1);
+		if (r == y)
+			return;
+		t = r;
+	}
+	cast_to(o, t, x->dtype, yt, &scalar_shape, y);
+}
+
+/* from_scalar: a number -> a tensor of one element (Cast, and Reshape unless 0-D) */
+static void e_from_scalar(struct ox *o, struct ir_node *n)
+{
+	struct ir_value *y = V(o, n->out[0]);
+	enum dtype xt = ox_vdtype(o, n->in[0]);
+	if (shape_numel(&y->shape) != 1 || xt == DT_UNKNOWN) {
+		unsupported(o, n, "only a number converts to a one-element tensor");
+		return;
+	}
+	const char *x = ox_val(o, n->in[0]), *yn = ox_out(o, n->out[0]);
+	if (!y->shape.rank) {
+		cast_to(o, x, xt, y->dtype, &scalar_shape, yn);
+		return;
+	}
+	const char *t = cast_to(o, x, xt, y->dtype, &scalar_shape, NULL);
+	const char *in[2] = {t, ox_ints(o, y->shape.dims, y->shape.rank)};
+	ox_node(o, "Reshape", in, 2, &yn, 1);
 }
 
 static void e_where(struct ox *o, struct ir_node *n)
@@ -236,6 +428,138 @@ static void e_embedding(struct ox *o, struct ir_node *n)
 	const char *in[2] = {ox_val(o, n->in[0]), ox_val(o, n->in[1])};
 	const char *y = ox_out(o, n->out[0]);
 	ox_attr_int(o, ox_node(o, "Gather", in, 2, &y, 1), "axis", 0);
+}
+
+/* ---- recurrent layers ---- */
+
+/* One ONNX LSTM / GRU node per layer (both directions in one node): weights restacked to
+ * [dirs, G*H, K] with the gates in ONNX's order (LSTM i,o,f,c from PyTorch's i,f,g,o; GRU
+ * z,r,h from r,z,n, with linear_before_reset=1, which is PyTorch's GRU), B the two biases
+ * side by side. x goes to [T, B, F] by a Transpose when batch_first; between layers and at
+ * the end, Y [T, dirs, B, H] becomes [T, B, dirs*H] (or [B, T, dirs*H]) by Transpose and
+ * Reshape; hn / cn are the layers' Y_h / Y_c concatenated. */
+
+/* The stacked W, R or B initializer of layer l (which: 0 w_ih, 1 w_hh, 2 biases), or NULL
+ * (reported) when a weight is not a constant. */
+static const char *rnn_weight(struct ox *o, struct ir_node *n, int l, int which)
+{
+	const struct rnn_attr *r = &n->a.rnn;
+	int lstm = n->op == OP_LSTM, G = lstm ? 4 : 3, dirs = r->bidirectional ? 2 : 1;
+	int first = lstm ? 3 : 2, nw = r->has_biases ? 4 : 2;
+	static const int lstm_gate[4] = {0, 3, 1, 2}, gru_gate[3] = {1, 0, 2};
+	const int *gate = lstm ? lstm_gate : gru_gate;
+	int64_t H = r->hidden, K = 0;
+	enum dtype dt = V(o, n->in[0])->dtype;
+	size_t es = dtype_size(dt);
+	const void *src[2][2] = {{0}};   /* [dir][part] */
+	int parts = which == 2 ? 2 : 1;
+	for (int d = 0; d < dirs; d++)
+		for (int p = 0; p < parts; p++) {
+			uint32_t v = n->in[first + (l * dirs + d) * nw + which + p];
+			const struct ir_const *c = ir_const_of(o->m, v);
+			if (!c || c->kind != CK_TENSOR || !c->data || V(o, v)->dtype != dt) {
+				unsupported(o, n, "its weights must be constants");
+				return NULL;
+			}
+			src[d][p] = c->data;
+			K = which == 2 ? H : V(o, v)->shape.dims[1];
+		}
+	int64_t cols = which == 2 ? 1 : K;   /* elements per gate row */
+	int64_t per = parts * G * H * cols;  /* elements per direction */
+	unsigned char *buf = arena_alloc(o->a, (size_t)(dirs * per) * es + 1);
+	for (int d = 0; d < dirs; d++)
+		for (int p = 0; p < parts; p++)
+			for (int g = 0; g < G; g++)
+				memcpy(buf + (size_t)(d * per + (p * G + g) * H * cols) * es,
+				       (const unsigned char *)src[d][p] + (size_t)(gate[g] * H * cols) * es,
+				       (size_t)(H * cols) * es);
+	struct ir_shape s = {.rank = which == 2 ? 2 : 3, .dims = {dirs, parts * G * H, K}};
+	static const char *const what[3] = {"W", "R", "B"};
+	const char *hint = n->scope && *n->scope ? arena_printf(o->a, "%s.%s_l%d", n->scope, what[which], l)
+	                                         : arena_printf(o->a, "%s_%s_l%d", op_name(n->op), what[which], l);
+	return ox_initializer(o, hint, dt, &s, buf);
+}
+
+/* Rows [l*dirs, (l+1)*dirs) of a [layers*dirs, B, H] state. */
+static const char *rnn_state(struct ox *o, struct ir_node *n, uint32_t v, int l)
+{
+	const struct rnn_attr *r = &n->a.rnn;
+	int dirs = r->bidirectional ? 2 : 1;
+	if (r->layers == 1)
+		return ox_val(o, v);
+	struct ir_shape s = V(o, v)->shape;
+	s.dims[0] = dirs;
+	int64_t b = l * dirs, e = (l + 1) * dirs, axis = 0;
+	const char *in[4] = {ox_val(o, v), ox_ints(o, &b, 1), ox_ints(o, &e, 1), ox_ints(o, &axis, 1)};
+	const char *y = ox_tmp(o, V(o, v)->dtype, &s);
+	ox_node(o, "Slice", in, 4, &y, 1);
+	return y;
+}
+
+static void e_rnn(struct ox *o, struct ir_node *n)
+{
+	const struct rnn_attr *r = &n->a.rnn;
+	int lstm = n->op == OP_LSTM, dirs = r->bidirectional ? 2 : 1, nst = lstm ? 2 : 1;
+	struct ir_value *xv = V(o, n->in[0]);
+	enum dtype dt = xv->dtype;
+	if (xv->shape.rank != 3 || n->nin != (lstm ? 3 : 2) + r->layers * dirs * (r->has_biases ? 4 : 2)) {
+		unsupported(o, n, "expects a 3-D input and every layer's weights");
+		return;
+	}
+	for (int k = lstm ? 3 : 2; k < n->nin; k++) {   /* before making any node */
+		const struct ir_const *c = ir_const_of(o->m, n->in[k]);
+		if (!c || c->kind != CK_TENSOR || !c->data || V(o, n->in[k])->dtype != xv->dtype) {
+			unsupported(o, n, "its weights must be constants of the input's type");
+			return;
+		}
+	}
+	int64_t T = xv->shape.dims[r->batch_first ? 1 : 0], B = xv->shape.dims[r->batch_first ? 0 : 1];
+	int64_t H = r->hidden;
+	const char *x = ox_val(o, n->in[0]);
+	if (r->batch_first) {
+		struct ir_shape ts = {.rank = 3, .dims = {T, B, xv->shape.dims[2]}};
+		const int64_t perm[3] = {1, 0, 2};
+		const char *t = ox_tmp(o, dt, &ts);
+		ox_attr_ints(o, ox_node(o, "Transpose", &x, 1, &t, 1), "perm", perm, 3);
+		x = t;
+	}
+	struct ir_shape ys = {.rank = 4, .dims = {T, dirs, B, H}}, hs = {.rank = 3, .dims = {dirs, B, H}};
+	const char **hn = arena_alloc(o->a, sizeof *hn * (size_t)(2 * r->layers + 1));
+	const char **cn = hn + r->layers;
+	for (int l = 0; l < r->layers; l++) {
+		const char *in[7] = {x, rnn_weight(o, n, l, 0), rnn_weight(o, n, l, 1),
+		                     r->has_biases ? rnn_weight(o, n, l, 2) : "", "",
+		                     rnn_state(o, n, n->in[1], l), lstm ? rnn_state(o, n, n->in[2], l) : ""};
+		if (!in[1] || !in[2] || !in[3])
+			return;
+		const char *out[3] = {ox_tmp(o, dt, &ys), ox_tmp(o, dt, &hs), lstm ? ox_tmp(o, dt, &hs) : ""};
+		hn[l] = out[1];
+		cn[l] = out[2];
+		Onnx__NodeProto *nd = ox_node(o, lstm ? "LSTM" : "GRU", in, lstm ? 7 : 6, out, 1 + nst);
+		ox_attr_int(o, nd, "hidden_size", H);
+		ox_attr_str(o, nd, "direction", dirs == 2 ? "bidirectional" : "forward");
+		if (!lstm)
+			ox_attr_int(o, nd, "linear_before_reset", 1);
+		/* Y [T, dirs, B, H] -> [T, B, dirs*H], or [B, T, dirs*H] for the batch_first output */
+		int last = l == r->layers - 1, bf = last && r->batch_first;
+		const int64_t perm[4] = {bf ? 2 : 0, bf ? 0 : 2, 1, 3};
+		struct ir_shape ps = {.rank = 4, .dims = {bf ? B : T, bf ? T : B, dirs, H}};
+		struct ir_shape fs = {.rank = 3, .dims = {ps.dims[0], ps.dims[1], dirs * H}};
+		const char *p = ox_tmp(o, dt, &ps);
+		ox_attr_ints(o, ox_node(o, "Transpose", &out[0], 1, &p, 1), "perm", perm, 4);
+		const char *rin[2] = {p, ox_ints(o, fs.dims, 3)};
+		const char *y = last ? ox_out(o, n->out[0]) : ox_tmp(o, dt, &fs);
+		ox_node(o, "Reshape", rin, 2, &y, 1);
+		x = y;
+	}
+	for (int k = 0; k < nst; k++) {
+		const char *y = ox_out(o, n->out[1 + k]);
+		const char **parts = k ? cn : hn;
+		if (r->layers == 1)
+			ox_op1(o, "Identity", parts[0], y);
+		else
+			ox_attr_int(o, ox_node(o, "Concat", parts, r->layers, &y, 1), "axis", 0);
+	}
 }
 
 /* ---- convolution, products, normalization ---- */
@@ -586,9 +910,15 @@ static onnx_emit_fn *const emit_op[OP_COUNT] = {
 	[OP_RESHAPE] = e_reshape, [OP_PERMUTE] = e_permute, [OP_SLICE] = e_slice,
 	[OP_CONCAT] = e_concat, [OP_EXPAND] = e_expand, [OP_PAD] = e_pad, [OP_CAST] = e_cast,
 	[OP_COMPARE] = e_compare, [OP_WHERE] = e_where, [OP_EMBEDDING] = e_embedding,
-	/* not yet: SCALAR, ITEM, FROM_SCALAR (run-time scalars, as 0-D tensors), LSTM and GRU
-	 * (ONNX's gate order differs: weights need reordering per layer and direction) */
+	[OP_SCALAR] = e_scalar, [OP_ITEM] = e_item, [OP_FROM_SCALAR] = e_from_scalar,
+	[OP_LSTM] = e_rnn, [OP_GRU] = e_rnn,
+	/* structural ops with an ONNX form (IF, LOOP, RAISE) are emit_block's */
 };
+
+int emit_onnx_custom_domain_ok(const char *name)
+{
+	return *name && strcmp(name, "ai.onnx") != 0 && strncmp(name, "ai.onnx.", 8) != 0;
+}
 
 int emit_onnx_has_op(enum op op)
 {
@@ -596,77 +926,6 @@ int emit_onnx_has_op(enum op op)
 }
 
 /* ---- the graph's inputs, outputs and schema ---- */
-
-/* A string built in the arena. */
-struct sbuf {
-	struct arena *a;
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (b->len + (size_t)n + 1 > b->cap) {
-		size_t cap = 2 * (b->len + (size_t)n + 1);
-		b->p = arena_grow(b->a, b->p, b->cap, cap);
-		b->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-static void sb_json_str(struct sbuf *b, const char *s)
-{
-	sb_printf(b, "\"");
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			sb_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			sb_printf(b, "\\u%04x", c);
-		else
-			sb_printf(b, "%c", c);
-	}
-	sb_printf(b, "\"");
-}
-
-static void sb_io(struct sbuf *b, struct ir_module *m, const struct ir_io *io, int n)
-{
-	for (int i = 0; i < n; i++) {
-		struct ir_value *v = ir_val(m, io[i].value);
-		sb_printf(b, "%s{\"name\": ", i ? ", " : "");
-		sb_json_str(b, io[i].name);
-		sb_printf(b, ", \"path\": ");
-		sb_json_str(b, io[i].path);
-		sb_printf(b, ", \"dtype\": \"%s\", \"shape\": [", dtype_name(v->dtype));
-		for (int k = 0; k < v->shape.rank; k++) {
-			if (v->shape.dims[k] >= 0)
-				sb_printf(b, "%s%lld", k ? ", " : "", (long long)v->shape.dims[k]);
-			else
-				sb_printf(b, "%s\"%s\"", k ? ", " : "", v->shape.sym[k] ? v->shape.sym[k] : "?");
-		}
-		sb_printf(b, "]}");
-	}
-}
-
-/* {"inputs": [{"name", "path", "dtype", "shape"}...], "outputs": [...]} */
-static const char *schema_json(struct ox *o)
-{
-	struct sbuf b = {o->a, NULL, 0, 0};
-	sb_printf(&b, "{\"inputs\": [");
-	sb_io(&b, o->m, o->m->inputs, o->m->ninputs);
-	sb_printf(&b, "], \"outputs\": [");
-	sb_io(&b, o->m, o->m->outputs, o->m->noutputs);
-	sb_printf(&b, "]}");
-	return b.p;
-}
 
 static Onnx__ValueInfoProto *io_info(struct ox *o, const struct ir_io *io)
 {
@@ -710,9 +969,212 @@ static int *name_io(struct ox *o, Onnx__GraphProto *g)
 	return alias;
 }
 
-static void emit_body(struct ox *o)
+/* ---- control flow: If and Loop with subgraphs; raise ---- */
+
+static void emit_block(struct ox *o, struct ir_block *b);
+
+static struct ir_node *first_raise(struct ox *o, struct ir_block *b);
+
+/* Whether block b certainly raises: a raise at its top level, or an if whose branches both
+ * do. */
+static int block_raises(struct ox *o, struct ir_block *b)
 {
-	struct ir_block *b = ir_main(o->m)->body;
+	return first_raise(o, b) != NULL;
+}
+
+/* The raise that makes block b raise, or NULL if it need not. */
+static struct ir_node *first_raise(struct ox *o, struct ir_block *b)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(o->m, VEC_AT(&b->nodes, uint32_t, i));
+		if (n->dead)
+			continue;
+		if (n->op == OP_RAISE)
+			return n;
+		if (n->op == OP_IF && block_raises(o, n->blocks[0]) && block_raises(o, n->blocks[1]))
+			return first_raise(o, n->blocks[0]);
+	}
+	return NULL;
+}
+
+static const char *raise_message(struct ox *o, struct ir_node *n)
+{
+	const struct ir_const *c = n->nin ? ir_const_of(o->m, n->in[0]) : NULL;
+	return c && c->kind == CK_STR ? c->s : "an exception";
+}
+
+/* raise: ONNX has no standard operator that raises. With --onnx-custom-domain, a node
+ * NAME.Raise (attribute "message") with a bool output (unused; a node needs one) and,
+ * after it, the values the raising branch returns (never computed). Without, e_if leaves the check out, so only a raise that
+ * is not in a branch of an if gets here: an error. */
+static void e_raise(struct ox *o, struct ir_node *n)
+{
+	if (!o->custom_domain) {
+		unsupported(o, n, "ONNX has no operator that raises an exception ('%s'), and this "
+		            "one is not in a branch of an if", raise_message(o, n));
+		return;
+	}
+	const char *flag = ox_unique(o, "raised");   /* a node needs an output */
+	VEC_PUSH(o->a, &o->vinfo, Onnx__ValueInfoProto *,
+	         ox_value_info(o, flag, DT_BOOL, &scalar_shape));
+	Onnx__NodeProto *nd = ox_node(o, "Raise", NULL, 0, &flag, 1);
+	nd->domain = (char *)o->custom_domain;
+	ox_attr_str(o, nd, "message", raise_message(o, n));
+	o->ncustom++;
+	o->raise_nd = nd;
+}
+
+/* Whether a node of the graph being built outputs name. */
+static int made_here(struct ox *o, const char *name)
+{
+	for (size_t i = 0; i < o->nodes.len; i++) {
+		Onnx__NodeProto *nd = VEC_AT(&o->nodes, Onnx__NodeProto *, i);
+		for (size_t k = 0; k < nd->n_output; k++)
+			if (strcmp(nd->output[k], name) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Block b of node `owner` as a graph. A Loop body (loop) takes the iteration number, the
+ * condition (unused: the IR body does not read it) and the carried values, and returns the
+ * condition and the carried values; an If branch takes nothing and returns the If's
+ * outputs, or, for an If without outputs (only a raise in it), its condition. Results
+ * that are not made by a node of the graph, or repeat, go through an Identity. */
+static Onnx__GraphProto *subgraph(struct ox *o, uint32_t owner, struct ir_block *b,
+                                  const char *name, int loop)
+{
+	struct ir_node *n = ir_node(o->m, owner);
+	struct vec nodes = o->nodes, vinfo = o->vinfo;
+	Onnx__NodeProto *raise = o->raise_nd;
+	o->nodes = (struct vec){0};
+	o->vinfo = (struct vec){0};
+	o->raise_nd = NULL;
+	Onnx__GraphProto *g = arena_alloc(o->a, sizeof *g);
+	*g = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
+	g->name = (char *)ox_unique(o, name);
+	if (loop) {
+		g->input = arena_alloc(o->a, sizeof *g->input * (size_t)(b->nparams + 2));
+		for (int k = 0; k < b->nparams; k++) {
+			uint32_t p = b->params[k];
+			o->vname[p] = ox_unique(o, arena_printf(o->a, "t%u", p));
+			o->vinfo_done[p] = 1;
+			g->input[g->n_input++] = ox_value_info(o, o->vname[p], ox_vdtype(o, p), ox_vshape(o, p));
+			if (k == 0)
+				g->input[g->n_input++] = ox_value_info(
+					o, ox_unique(o, arena_printf(o->a, "%s_cond", g->name)), DT_BOOL, &scalar_shape);
+		}
+	}
+	emit_block(o, b);
+	o->cur = owner;
+	int nres = b->nrets ? b->nrets : 1;
+	g->output = arena_alloc(o->a, sizeof *g->output * (size_t)(nres + 1));
+	for (int k = 0; k < nres; k++) {
+		uint32_t r = b->nrets ? b->rets[k] : n->in[0];
+		uint32_t tv = loop && k == 0 ? IR_NONE : b->nrets ? n->out[loop ? k - 1 : k] : r;
+		enum dtype dt = tv == IR_NONE ? DT_BOOL : ox_vdtype(o, tv);
+		const struct ir_shape *sh = tv == IR_NONE ? &scalar_shape : ox_vshape(o, tv);
+		const struct ir_const *c = ir_const_of(o->m, r);
+		const char *rn = ox_unique(o, arena_printf(o->a, "%s_out%d", g->name, k));
+		if (c && c->kind == CK_NONE && o->raise_nd) {   /* never computed: the branch raises */
+			Onnx__NodeProto *nd = o->raise_nd;
+			char **outs = arena_alloc(o->a, sizeof *outs * (nd->n_output + 2));
+			if (nd->n_output)
+				memcpy(outs, nd->output, sizeof *outs * nd->n_output);
+			outs[nd->n_output++] = (char *)rn;
+			nd->output = outs;
+		} else {
+			const char *v = ox_val(o, r);
+			int again = 0;
+			for (int j = 0; j < k; j++)
+				again |= strcmp(g->output[j]->name, v) == 0;
+			if (made_here(o, v) && !again)
+				rn = v;
+			else
+				ox_op1(o, "Identity", v, rn);
+		}
+		g->output[g->n_output++] = ox_value_info(o, rn, dt, sh);
+	}
+	g->n_node = o->nodes.len;
+	g->node = (Onnx__NodeProto **)o->nodes.data;
+	g->n_value_info = o->vinfo.len;
+	g->value_info = (Onnx__ValueInfoProto **)o->vinfo.data;
+	o->nodes = nodes;
+	o->vinfo = vinfo;
+	o->raise_nd = raise;
+	return g;
+}
+
+/* if: an ONNX If, unless one branch raises and no custom domain is allowed: ONNX cannot
+ * raise, so the check is left out (with a warning) and the other branch is emitted in
+ * place. Outputs are numbers or tensors with one shape on both paths (shapes.c). */
+static void e_if(struct ox *o, uint32_t id, struct ir_node *n)
+{
+	struct ir_node *rz[2] = {first_raise(o, n->blocks[0]), first_raise(o, n->blocks[1])};
+	if (!o->custom_domain && (rz[0] || rz[1])) {
+		if (rz[0] && rz[1]) {
+			unsupported(o, n, "both branches raise an exception ('%s'), which ONNX cannot "
+			            "express", raise_message(o, rz[0]));
+			return;
+		}
+		struct ir_node *rn = rz[0] ? rz[0] : rz[1];
+		struct ir_block *keep = n->blocks[rz[0] ? 1 : 0];
+		diag_warn(o->ctx, rn->loc, "ONNX cannot raise an exception: the check that raises '%s' "
+		          "is left out of the ONNX model (--onnx-custom-domain NAME keeps it as the "
+		          "non-standard op NAME.Raise)", raise_message(o, rn));
+		emit_block(o, keep);
+		o->cur = id;
+		for (int k = 0; k < n->nout; k++) {
+			uint32_t y = n->out[k];
+			if (o->vname[y]) {   /* a graph output: named already */
+				ox_op1(o, "Identity", ox_val(o, keep->rets[k]), ox_out(o, y));
+			} else {
+				o->vname[y] = ox_val(o, keep->rets[k]);
+				o->vinfo_done[y] = 1;
+			}
+		}
+		return;
+	}
+	const char *c = ox_val(o, n->in[0]);
+	if (ox_vdtype(o, n->in[0]) != DT_BOOL)
+		c = cast_to(o, c, ox_vdtype(o, n->in[0]), DT_BOOL, &scalar_shape, NULL);
+	Onnx__GraphProto *g[2];
+	for (int k = 0; k < 2; k++)
+		g[k] = subgraph(o, id, n->blocks[k], arena_printf(o->a, "%s_%u", k ? "else" : "then", id), 0);
+	int nout = n->nout ? n->nout : 1;
+	const char **out = arena_alloc(o->a, sizeof *out * (size_t)(nout + 1));
+	for (int k = 0; k < nout; k++)
+		out[k] = n->nout ? ox_out(o, n->out[k]) : ox_tmp(o, DT_BOOL, &scalar_shape);
+	Onnx__NodeProto *nd = ox_node(o, "If", &c, 1, out, nout);
+	ox_attr_graph(o, nd, "then_branch", g[0]);
+	ox_attr_graph(o, nd, "else_branch", g[1]);
+}
+
+/* loop(trip, cond, carried...): an ONNX Loop; the trip count is left out when it is
+ * "forever" (a while loop), the body is block 0 (see subgraph). */
+static void e_loop(struct ox *o, uint32_t id, struct ir_node *n)
+{
+	struct ir_block *body = n->blocks[0];
+	int nc = n->nin - 2;
+	int64_t trip;
+	if (nc < 1 || body->nparams != nc + 1 || body->nrets != nc + 1 ||
+	    ox_vdtype(o, n->in[1]) != DT_BOOL) {
+		unsupported(o, n, "a loop must carry at least one value and have a bool condition");
+		return;
+	}
+	const char **in = arena_alloc(o->a, sizeof *in * (size_t)(n->nin + 1));
+	in[0] = ir_get_int(o->m, n->in[0], &trip) && trip == INT64_MAX ? "" : ox_val(o, n->in[0]);
+	for (int k = 1; k < n->nin; k++)
+		in[k] = ox_val(o, n->in[k]);
+	Onnx__GraphProto *g = subgraph(o, id, body, arena_printf(o->a, "loop_%u", id), 1);
+	const char **out = arena_alloc(o->a, sizeof *out * (size_t)(nc + 1));
+	for (int k = 0; k < nc; k++)
+		out[k] = ox_out(o, n->out[k]);
+	ox_attr_graph(o, ox_node(o, "Loop", in, n->nin, out, nc), "body", g);
+}
+
+static void emit_block(struct ox *o, struct ir_block *b)
+{
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
 		struct ir_node *n = ir_node(o->m, id);
@@ -720,7 +1182,13 @@ static void emit_body(struct ox *o)
 			continue;
 		o->cur = id;
 		o->ntmp = 0;
-		if (emit_op[n->op])
+		if (n->op == OP_IF)
+			e_if(o, id, n);
+		else if (n->op == OP_LOOP)
+			e_loop(o, id, n);
+		else if (n->op == OP_RAISE)
+			e_raise(o, n);
+		else if (emit_op[n->op])
 			emit_op[n->op](o, n);
 		else if (op_info[n->op].flags & F_STRUCT)
 			unsupported(o, n, "ONNX has no standard operator for it");
@@ -741,11 +1209,16 @@ int emit_onnx(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_onnx_
 		           ONNX_OPSET_MIN, ONNX_OPSET_MAX);
 	struct ox o;
 	ox_init(&o, ctx, m, opset);
+	if (opt->custom_domain && !emit_onnx_custom_domain_ok(opt->custom_domain))
+		diag_error(ctx, (struct loc){.file = m->source},
+		           "--onnx-custom-domain '%s': a custom domain needs a name of its own, not "
+		           "empty and not ONNX's (ai.onnx...)", opt->custom_domain);
+	o.custom_domain = opt->custom_domain;
 	Onnx__GraphProto *g = arena_alloc(o.a, sizeof *g);
 	*g = (Onnx__GraphProto)ONNX__GRAPH_PROTO__INIT;
 	g->name = (char *)(opt->model_name ? opt->model_name : "kiln");
 	int *alias = name_io(&o, g);
-	emit_body(&o);
+	emit_block(&o, ir_main(m)->body);
 	for (int i = 0; i < m->noutputs; i++)
 		if (alias[i])
 			ox_op1(&o, "Identity", ox_val(&o, m->outputs[i].value), m->outputs[i].name);
@@ -756,10 +1229,11 @@ int emit_onnx(struct kiln_ctx *ctx, struct ir_module *m, const struct emit_onnx_
 	g->initializer = VEC_ARRAY(o.inits, Onnx__TensorProto *);
 	g->n_value_info = o.vinfo.len;
 	g->value_info = VEC_ARRAY(o.vinfo, Onnx__ValueInfoProto *);
+	ox_prune(&o, g);
 	const char *doc = opt->command_line
 	                      ? arena_printf(o.a, "Generated by kiln %s: %s", KILN_VERSION,
 	                                     opt->command_line)
 	                      : "Generated by kiln " KILN_VERSION;
-	ox_write(&o, opt->out_path, g, doc, schema_json(&o));
+	ox_write(&o, opt->out_path, g, doc, ir_schema_json(m));
 	return 0;
 }

@@ -148,6 +148,27 @@ static const char *const_tensor(struct ox *o, uint32_t v, const struct ir_const 
 	return ox_initializer(o, hint, x->dtype, &x->shape, c->data);
 }
 
+enum dtype ox_vdtype(struct ox *o, uint32_t v)
+{
+	struct ir_value *x = ir_val(o->m, v);
+	switch (x->kind) {
+	case VK_TENSOR: return x->dtype;
+	case VK_INT: return DT_I64;
+	case VK_FLOAT: return DT_F64;
+	case VK_BOOL: return DT_BOOL;
+	default: return DT_UNKNOWN;
+	}
+}
+
+const struct ir_shape *ox_vshape(struct ox *o, uint32_t v)
+{
+	static const struct ir_shape scalar = {.rank = 0};
+	struct ir_value *x = ir_val(o->m, v);
+	if (x->kind == VK_TENSOR)
+		return &x->shape;
+	return ox_vdtype(o, v) != DT_UNKNOWN ? &scalar : NULL;
+}
+
 const char *ox_val(struct ox *o, uint32_t v)
 {
 	if (o->vname[v])
@@ -156,23 +177,34 @@ const char *ox_val(struct ox *o, uint32_t v)
 	struct ir_value *x = ir_val(o->m, v);
 	if (c && c->kind == CK_TENSOR && x->kind == VK_TENSOR && c->data && shape_numel(&x->shape) >= 0)
 		return o->vname[v] = const_tensor(o, v, c);
+	if (c && x->kind == VK_INT && (c->kind == CK_INT || c->kind == CK_BOOL))
+		return o->vname[v] = ox_i64(o, c->i);
+	if (c && x->kind == VK_BOOL && (c->kind == CK_BOOL || c->kind == CK_INT))
+		return o->vname[v] = ox_scalar(o, DT_BOOL, c->i != 0);
+	if (c && x->kind == VK_FLOAT && (c->kind == CK_FLOAT || c->kind == CK_INT))
+		return o->vname[v] = ox_scalar(o, DT_F64, c->kind == CK_FLOAT ? c->f : (double)c->i);
+	/* prim::Uninitialized: a typed value no path reads (a loop exited by break, a branch
+	 * that raises); ONNX still needs one, and zeros are as good as any */
+	if (c && c->kind == CK_NONE && ox_vdtype(o, v) != DT_UNKNOWN &&
+	    shape_numel(ox_vshape(o, v)) >= 0)
+		return o->vname[v] = ox_filled(o, ox_vdtype(o, v), ox_vshape(o, v), 0.0);
 	if (c) {
 		struct loc loc = o->cur != IR_NONE ? ir_node(o->m, o->cur)->loc : x->loc;
 		diag_error_soft(o->ctx, loc, "constant %%%u is not a tensor with data and a static "
-		                "shape; ONNX has no initializer for it", v);
+		                "shape, nor a number; ONNX has no initializer for it", v);
 	}
 	return ox_out(o, v);
 }
 
 const char *ox_out(struct ox *o, uint32_t v)
 {
-	struct ir_value *x = ir_val(o->m, v);
 	if (!o->vname[v])
 		o->vname[v] = ox_unique(o, arena_printf(o->a, "t%u", v));
-	if (!o->vinfo_done[v] && x->kind == VK_TENSOR && x->dtype != DT_UNKNOWN) {
+	enum dtype dt = ox_vdtype(o, v);
+	if (!o->vinfo_done[v] && dt != DT_UNKNOWN) {
 		o->vinfo_done[v] = 1;
 		VEC_PUSH(o->a, &o->vinfo, Onnx__ValueInfoProto *,
-		         ox_value_info(o, o->vname[v], x->dtype, &x->shape));
+		         ox_value_info(o, o->vname[v], dt, ox_vshape(o, v)));
 	}
 	return o->vname[v];
 }
@@ -258,6 +290,20 @@ void ox_attr_float(struct ox *o, Onnx__NodeProto *n, const char *name, float v)
 	Onnx__AttributeProto *at = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
 	at->has_f = 1;
 	at->f = v;
+}
+
+void ox_attr_str(struct ox *o, Onnx__NodeProto *n, const char *name, const char *v)
+{
+	Onnx__AttributeProto *at = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+	at->has_s = 1;
+	at->s.len = strlen(v);
+	at->s.data = (uint8_t *)v;
+}
+
+void ox_attr_graph(struct ox *o, Onnx__NodeProto *n, const char *name, Onnx__GraphProto *g)
+{
+	Onnx__AttributeProto *at = attr(o, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+	at->g = g;
 }
 
 void ox_attr_ints(struct ox *o, Onnx__NodeProto *n, const char *name, const int64_t *v, int k)
@@ -377,6 +423,84 @@ const char *ox_scalar(struct ox *o, enum dtype dt, double v)
 	return name;
 }
 
+const char *ox_i64(struct ox *o, int64_t v)
+{
+	for (size_t i = 0; i < o->ints.len; i++) {
+		struct ox_scalar *s = &VEC_AT(&o->ints, struct ox_scalar, i);
+		if (memcmp(&s->v, &v, sizeof v) == 0)
+			return s->name;
+	}
+	struct ir_shape s0 = {.rank = 0};
+	int64_t *buf = arena_alloc(o->a, sizeof *buf);
+	*buf = v;
+	const char *name = ox_initializer(o, arena_printf(o->a, "c_i64_%lld", (long long)v), DT_I64,
+	                                  &s0, buf);
+	struct ox_scalar e = {DT_I64, 0, name};
+	memcpy(&e.v, &v, sizeof v);
+	VEC_PUSH(o->a, &o->ints, struct ox_scalar, e);
+	return name;
+}
+
+/* Whether n has effects: it is of a custom domain (a Raise) or has one in a subgraph. */
+static int has_effects(const Onnx__NodeProto *n)
+{
+	if (n->domain && *n->domain)
+		return 1;
+	for (size_t k = 0; k < n->n_attribute; k++) {
+		const Onnx__GraphProto *g = n->attribute[k]->g;
+		for (size_t i = 0; g && i < g->n_node; i++)
+			if (has_effects(g->node[i]))
+				return 1;
+	}
+	return 0;
+}
+
+/* Prune g (and, below its kept nodes, their subgraphs): used holds the names read by what
+ * follows; made collects the names kept nodes write. */
+static void prune_graph(struct ox *o, Onnx__GraphProto *g, struct nameset *used,
+                        struct nameset *made)
+{
+	for (size_t i = 0; i < g->n_output; i++)
+		ns_add(o->a, used, g->output[i]->name);
+	size_t keep = g->n_node;
+	for (size_t i = g->n_node; i-- > 0;) {
+		Onnx__NodeProto *n = g->node[i];
+		int live = has_effects(n);
+		for (size_t k = 0; k < n->n_output && !live; k++)
+			live = *n->output[k] && ns_has(used, n->output[k]);
+		if (!live)
+			continue;
+		g->node[--keep] = n;
+		for (size_t k = 0; k < n->n_output; k++)
+			if (*n->output[k])
+				ns_add(o->a, made, n->output[k]);
+		for (size_t k = 0; k < n->n_input; k++)
+			if (*n->input[k])
+				ns_add(o->a, used, n->input[k]);
+		for (size_t k = 0; k < n->n_attribute; k++)
+			if (n->attribute[k]->g)
+				prune_graph(o, n->attribute[k]->g, used, made);
+	}
+	memmove(g->node, g->node + keep, sizeof *g->node * (g->n_node - keep));
+	g->n_node -= keep;
+	size_t nv = 0;
+	for (size_t i = 0; i < g->n_value_info; i++)
+		if (ns_has(made, g->value_info[i]->name))
+			g->value_info[nv++] = g->value_info[i];
+	g->n_value_info = nv;
+}
+
+void ox_prune(struct ox *o, Onnx__GraphProto *g)
+{
+	struct nameset used = {0}, made = {0};
+	prune_graph(o, g, &used, &made);
+	size_t ni = 0;
+	for (size_t i = 0; i < g->n_initializer; i++)
+		if (ns_has(&used, g->initializer[i]->name))
+			g->initializer[ni++] = g->initializer[i];
+	g->n_initializer = ni;
+}
+
 /* The IR version ONNX defines alongside each opset (onnx/helper.py VERSION_TABLE). */
 static int64_t ir_version(int opset)
 {
@@ -397,7 +521,8 @@ void ox_write(struct ox *o, const char *path, Onnx__GraphProto *g, const char *d
 {
 	Onnx__ModelProto mp = ONNX__MODEL_PROTO__INIT;
 	Onnx__OperatorSetIdProto ops = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-	Onnx__OperatorSetIdProto *opsp = &ops;
+	Onnx__OperatorSetIdProto custom = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+	Onnx__OperatorSetIdProto *opsp[2] = {&ops, &custom};
 	Onnx__StringStringEntryProto *meta[2] = {entry(o, "kiln.schema", schema_json),
 	                                         entry(o, "kiln.version", KILN_VERSION)};
 	ops.domain = "";
@@ -405,8 +530,11 @@ void ox_write(struct ox *o, const char *path, Onnx__GraphProto *g, const char *d
 	ops.version = o->opset;
 	mp.has_ir_version = 1;
 	mp.ir_version = ir_version(o->opset);
-	mp.n_opset_import = 1;
-	mp.opset_import = &opsp;
+	custom.domain = (char *)o->custom_domain;
+	custom.has_version = 1;
+	custom.version = 1;
+	mp.n_opset_import = o->ncustom ? 2 : 1;
+	mp.opset_import = opsp;
 	mp.producer_name = "kiln";
 	mp.producer_version = KILN_VERSION;
 	mp.doc_string = (char *)doc;

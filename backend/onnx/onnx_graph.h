@@ -37,20 +37,30 @@ struct ox {
 	const char **vname;        /* per IR value: its ONNX name, NULL until named */
 	unsigned char *vinfo_done; /* per IR value: value_info written or not needed */
 	struct nameset names;      /* every name in the graph */
-	struct vec nodes;          /* Onnx__NodeProto * */
-	struct vec inits;          /* Onnx__TensorProto * */
-	struct vec vinfo;          /* Onnx__ValueInfoProto *: intermediates */
+	struct vec nodes;          /* Onnx__NodeProto *: of the graph being built (the main graph
+	                              or an If/Loop body; ox_subgraph swaps them) */
+	struct vec inits;          /* Onnx__TensorProto *: all in the main graph */
+	struct vec vinfo;          /* Onnx__ValueInfoProto *: intermediates of the graph being built */
 	struct vec scalars;        /* struct ox_scalar */
+	struct vec ints;           /* struct ox_scalar: int64 scalars (v holds the bits) */
+	const char *custom_domain; /* --onnx-custom-domain, or NULL: only standard ops */
+	int ncustom;               /* nodes made in custom_domain */
+	Onnx__NodeProto *raise_nd; /* the custom Raise of the graph being built, or NULL */
 };
 
 /* onnx_graph.c */
 void ox_init(struct ox *o, struct kiln_ctx *ctx, struct ir_module *m, int opset);
 int32_t ox_dtype(enum dtype dt);                     /* TensorProto.DataType, 0 if none */
+/* The element type and shape an IR value has in ONNX: tensors their own; run-time scalars
+ * are 0-D tensors (int: int64, float: double, bool: bool). DT_UNKNOWN / NULL for others. */
+enum dtype ox_vdtype(struct ox *o, uint32_t v);
+const struct ir_shape *ox_vshape(struct ox *o, uint32_t v);
 /* A name not used yet: want itself, or want_1, want_2, ... */
 const char *ox_unique(struct ox *o, const char *want);
 /* Reserve an exact name (graph inputs/outputs); 0 if it was taken. */
 int ox_reserve(struct ox *o, const char *name);
-/* The ONNX name of IR value v; constants become initializers on first use. */
+/* The ONNX name of IR value v; constants (tensors and int/float/bool scalars) become
+ * initializers on first use. */
 const char *ox_val(struct ox *o, uint32_t v);
 /* The name the node writing IR value v must output to (adds its value_info). */
 const char *ox_out(struct ox *o, uint32_t v);
@@ -70,10 +80,19 @@ const char *ox_initializer(struct ox *o, const char *hint, enum dtype dt,
                            const struct ir_shape *s, const void *data);
 const char *ox_ints(struct ox *o, const int64_t *v, int k);
 const char *ox_scalar(struct ox *o, enum dtype dt, double v);
+const char *ox_i64(struct ox *o, int64_t v);          /* 0-D int64, exact for every value */
 const char *ox_filled(struct ox *o, enum dtype dt, const struct ir_shape *s, double v);
 Onnx__ValueInfoProto *ox_value_info(struct ox *o, const char *name, enum dtype dt,
                                     const struct ir_shape *s);
-/* Pack the model and write it to path (fatal on I/O errors). */
+void ox_attr_str(struct ox *o, Onnx__NodeProto *n, const char *name, const char *v);
+void ox_attr_graph(struct ox *o, Onnx__NodeProto *n, const char *name, Onnx__GraphProto *g);
+/* Drop the nodes (and then value_info and initializers) nothing reads: graph outputs and,
+ * backwards, the inputs of kept nodes and of their subgraphs' nodes are read; nodes of a
+ * custom domain, and nodes with one in a subgraph, are kept. What is dropped: the
+ * condition of a check that was left out (a raise), outputs nothing reads (an RNN's hn). */
+void ox_prune(struct ox *o, Onnx__GraphProto *g);
+/* Pack the model and write it to path (fatal on I/O errors); custom_domain is imported
+ * (version 1) when nodes were made in it. */
 void ox_write(struct ox *o, const char *path, Onnx__GraphProto *g, const char *doc,
               const char *schema_json);
 

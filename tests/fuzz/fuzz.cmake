@@ -4,7 +4,7 @@
 #                    ever crashed on) and the test fixtures;
 #   fuzz_<t>         with -DKILN_FUZZ=ON under clang: the libFuzzer program scripts/fuzz.sh runs.
 set(KILN_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(KILN_FUZZ_TARGETS pt unpickle ts_parse irtext npy ts_graph)
+set(KILN_FUZZ_TARGETS pt unpickle ts_parse irtext npy ts_graph caffe2 onnx)
 
 # Seeds of each target besides its corpus: [-s SUFFIX] PATH... (replay.c's arguments).
 set(KILN_FUZZ_SEEDS_pt -s .pt ${CMAKE_SOURCE_DIR}/tests/models/fixtures ${CMAKE_SOURCE_DIR}/tests/unit/fixtures)
@@ -12,6 +12,11 @@ set(KILN_FUZZ_SEEDS_unpickle)
 set(KILN_FUZZ_SEEDS_ts_parse -s .py ${CMAKE_SOURCE_DIR}/tests/unit/ts)
 set(KILN_FUZZ_SEEDS_irtext -s .kir ${CMAKE_SOURCE_DIR}/tests/ir ${CMAKE_SOURCE_DIR}/tests/errors)
 set(KILN_FUZZ_SEEDS_ts_graph -s .txt ${CMAKE_SOURCE_DIR}/tests/tsir/fixtures ${CMAKE_SOURCE_DIR}/tests/tsir/errors)
+set(KILN_FUZZ_SEEDS_caffe2)
+set(KILN_FUZZ_SEEDS_onnx -s .onnx ${CMAKE_SOURCE_DIR}/tests/onnx/bad)
+if(EXISTS /usr/include/onnx/backend/test/data/node)   # ONNX's node test models (libonnx-testdata)
+  list(APPEND KILN_FUZZ_SEEDS_onnx /usr/include/onnx/backend/test/data/node)
+endif()
 set(KILN_FUZZ_SEEDS_npy -s .npy ${CMAKE_SOURCE_DIR}/tests/models/fixtures)
 
 foreach(t ${KILN_FUZZ_TARGETS})

@@ -22,16 +22,21 @@ function(kiln_golden_error pass)
   endforeach()
 endfunction()
 
-kiln_golden(fold arith)
-kiln_golden(canonicalize conv_bn_relu view_size)
+kiln_golden(fold arith dict)
+kiln_golden(canonicalize conv_bn_relu view_size control control_types)
 kiln_golden(shapes convnet)
-kiln_golden(dce unused)
+kiln_golden(dce unused records)
 kiln_golden(fuse conv_bn residual_relu linear_clip)
-kiln_golden(flatten nested)
+kiln_golden(flatten nested dict_object)
+kiln_golden(flatten-insertion dict_object)
+kiln_golden(staticize record if_object)
+kiln_golden(cse common)
 kiln_golden(inline method)
 
 kiln_golden_error(parse irtext-unknown-op irtext-undefined-value irtext-out-of-scope
                   irtext-redefinition irtext-bad-type irtext-bad-attribute irtext-arity
                   irtext-tensor-data irtext-trailing-garbage)
+kiln_golden_error(staticize staticize-field-read-before-set staticize-field-length-mismatch)
+kiln_golden_error(flatten flatten-nonconst-output)
 kiln_golden_error(shapes shapes-conv-channel-mismatch shapes-linear-in-features
                   shapes-add-broadcast)

@@ -4,8 +4,10 @@
  *   run_golden --error PASS in.kir expected.err [--update]  the diagnostics, compared
  *
  * Reads in.kir (frontend/irtext.c), runs one pass, checks the IR (ir_verify) and prints
- * it (ir/print.c). PASS is fold, canonicalize, shapes, dce, fuse, flatten, inline, or
- * parse (reading only). `canonicalize` runs fold, canonicalize and shapes to a fixed
+ * it (ir/print.c). PASS is fold, canonicalize, shapes, dce, fuse, flatten (its schema
+ * printed after the IR as a `# schema:` comment), flatten-insertion (--flatten-order=
+ * insertion), cse, inline, staticize (staticize and fold to a fixed point, the length
+ * check, then dce, so that no object is left), or parse (reading only). `canonicalize` runs fold, canonicalize and shapes to a fixed
  * point, as passes/pipeline.c does. In --error mode the diagnostics are compared with
  * in.kir's directory stripped from their locations. --update rewrites the expected file.
  * Prints [PASS] or [FAIL] with the first differing line; exits 0 on PASS. */
@@ -57,16 +59,27 @@ static void run(struct kiln_ctx *ctx, void *arg)
 	else if (!strcmp(p, "shapes")) shapes(m);
 	else if (!strcmp(p, "dce")) dce(m);
 	else if (!strcmp(p, "fuse")) fuse(m);
-	else if (!strcmp(p, "flatten")) flatten(m);
+	else if (!strcmp(p, "flatten")) flatten(m, 0);
+	else if (!strcmp(p, "flatten-insertion")) flatten(m, 1);
+	else if (!strcmp(p, "cse")) cse(m);
+	else if (!strcmp(p, "staticize")) {
+		for (int i = 0; i < 64 && staticize(m) + fold(m); i++)
+			;
+		struct pipeline_opts o = {0};
+		staticize_check(m, &o);
+		dce(m);
+	}
 	else if (!strcmp(p, "inline")) inline_calls(m);
 	else if (!strcmp(p, "canonicalize"))
-		for (int i = 0; i < 64 && fold(m) + canonicalize(m) + shapes(m); i++)
+		for (int i = 0; i < 64 && staticize(m) + fold(m) + canonicalize(m) + shapes(m); i++)
 			;
 	else if (strcmp(p, "parse"))
 		fatal("unknown pass '%s'", p);
 	ir_verify(m, p);
 	FILE *out = open_memstream(&j->text, &j->len);
 	ir_print(out, m);
+	if (!strncmp(p, "flatten", 7))   /* the schema flatten built, as a comment */
+		fprintf(out, "# schema: %s\n", ir_schema_json(m));
 	fclose(out);
 }
 

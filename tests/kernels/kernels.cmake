@@ -1,7 +1,7 @@
 # tests/kernels: runtime kernels against naive references (STYLE K14), one executable per
 # kernel family, each including the runtime .c files it tests; plus a check that every
 # runtime file compiles standalone, warning-free, after its "needs:".
-foreach(_t conv gemm eltwise pool norm softmax reduce copy npy rnn index)
+foreach(_t conv gemm eltwise pool norm softmax reduce copy npy rnn index int)
   kiln_unit_test(test_kernel_${_t} tests/kernels/test_kernel_${_t}.c)
   if(OpenMP_C_FOUND)
     target_link_libraries(test_kernel_${_t} OpenMP::OpenMP_C)

@@ -37,7 +37,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -69,13 +69,23 @@ def shape_str(shape):
 
 
 def flat_outputs(out):
-    """Flatten a tensor / nested tuple or list of tensors, in order."""
+    """Flatten a tensor / nested tuple, list or dict of tensors in detectron2's order (depth
+    first, dict keys sorted), as kiln flattens inputs and outputs."""
     if isinstance(out, torch.Tensor):
         return [out]
     res = []
-    for o in out:
+    for o in ([out[k] for k in sorted(out)] if isinstance(out, dict) else out):
         res.extend(flat_outputs(o))
     return res
+
+
+def map_tensors(fn, x):
+    """x with fn applied to every tensor in it (tuples, lists and dicts rebuilt)."""
+    if isinstance(x, torch.Tensor):
+        return fn(x)
+    if isinstance(x, dict):
+        return {k: map_tensors(fn, v) for k, v in x.items()}
+    return type(x)(map_tensors(fn, v) for v in x)
 
 
 def randomize_bn(model, gen):
@@ -446,6 +456,153 @@ class ClsInstances(nn.Module):
         return out, inst.boxes() / float(h * w + n)
 
 
+class NestedOut(nn.Module):
+    """Traced, returns (tensor, [tensor, tensor]): flattened depth first."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 6)
+
+    def forward(self, x):
+        y = self.lin(x)
+        a, b = y.split(3, 1)
+        return torch.relu(y), [torch.tanh(a), b * 2.0]
+
+
+class DictOut(nn.Module):
+    """Scripted, returns Dict[str, Tensor] built with keys out of alphabetical order (and a key
+    set again), read through items(), keys(), values(), `in` and len(): the outputs come
+    sorted by key."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 4)
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        y = self.lin(x)
+        d = {"zeta": torch.tanh(y), "alpha": y * 2.0}
+        d["mid"] = torch.sigmoid(y)
+        d["alpha"] = d["alpha"] + 1.0
+        total = y * 0.0
+        for k, v in d.items():
+            if k != "mid":
+                total = total + v
+        for k in d.keys():
+            total = total * 0.5 + d[k]
+        for v in d.values():
+            total = total - v * 0.25
+        if "mid" in d and len(d) == 3:
+            d["beta"] = total
+        return d
+
+
+class DictIn(nn.Module):
+    """Takes Tuple[Dict[str, Tensor]] as detectron2's ScriptableAdapter does; the flat inputs
+    are the dict's values in key order."""
+
+    def forward(self, inputs: Tuple[Dict[str, torch.Tensor]]) -> torch.Tensor:
+        d = inputs[0]
+        return d["image"] * 2.0 + d["bias"].sum(0)
+
+
+@torch.jit.script
+class DetInstances:
+    """detectron2's scripted Instances in small: Optional fields, has, __len__, get_fields."""
+
+    def __init__(self, image_size: Tuple[int, int]):
+        self.image_size = image_size
+        self._pred_boxes = torch.jit.annotate(Optional[torch.Tensor], None)
+        self._scores = torch.jit.annotate(Optional[torch.Tensor], None)
+        self._pred_logits = torch.jit.annotate(Optional[torch.Tensor], None)
+        self._pred_masks = torch.jit.annotate(Optional[torch.Tensor], None)
+
+    def set_pred_boxes(self, t: torch.Tensor):
+        self._pred_boxes = t
+
+    def set_scores(self, t: torch.Tensor):
+        self._scores = t
+
+    def set_pred_logits(self, t: torch.Tensor):
+        self._pred_logits = t
+
+    def has(self, name: str) -> bool:
+        if name == "pred_boxes":
+            return self._pred_boxes is not None
+        if name == "scores":
+            return self._scores is not None
+        if name == "pred_logits":
+            return self._pred_logits is not None
+        if name == "pred_masks":
+            return self._pred_masks is not None
+        return False
+
+    def __len__(self) -> int:
+        for t in [self._pred_boxes, self._scores, self._pred_logits, self._pred_masks]:
+            if t is not None:
+                return t.size(0)
+        raise NotImplementedError("Empty DetInstances does not support __len__!")
+
+    def get_fields(self) -> Dict[str, torch.Tensor]:
+        ret = torch.jit.annotate(Dict[str, torch.Tensor], {})
+        t = self._pred_boxes
+        if t is not None:
+            ret["pred_boxes"] = t
+        t = self._scores
+        if t is not None:
+            ret["scores"] = t
+        t = self._pred_logits
+        if t is not None:
+            ret["pred_logits"] = t
+        t = self._pred_masks
+        if t is not None:
+            ret["pred_masks"] = t
+        return ret
+
+
+class Detector(nn.Module):
+    """One DetInstances per image; pred_logits only when has("scores") and not
+    has("pred_masks"), which kiln decides at compile time."""
+
+    def __init__(self):
+        super().__init__()
+        self.box = nn.Linear(8, 4)
+        self.score = nn.Linear(8, 1)
+        self.logits = nn.Linear(8, 3)
+
+    def forward(self, x) -> List[DetInstances]:
+        results: List[DetInstances] = []
+        for i in range(x.size(0)):
+            inst = DetInstances((32, 24))
+            f = x[i]
+            inst.set_pred_boxes(self.box(f))
+            inst.set_scores(torch.sigmoid(self.score(f)).squeeze(1))
+            if inst.has("scores") and not inst.has("pred_masks"):
+                inst.set_pred_logits(self.logits(f) * float(len(inst)))
+            results.append(inst)
+        return results
+
+
+class ScriptableAdapter(nn.Module):
+    """detectron2's export_model.py adapter: List[Instances] -> List[Dict[str, Tensor]]."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = Detector()
+
+    def forward(self, x) -> List[Dict[str, torch.Tensor]]:
+        instances = self.model(x)
+        return [i.get_fields() for i in instances]
+
+
+class NonConstOut(nn.Module):
+    """Returns an int computed at run time inside a dict: kiln must name its path,
+    output[1]['count']."""
+
+    def forward(self, x) -> Tuple[torch.Tensor, Dict[str, int]]:
+        n = int(x.sum())
+        return x, {"count": n}
+
+
 class BranchShapes(nn.Module):
     """A branch on a tensor value whose result has a different shape on each path: kiln
     needs one static shape per tensor, so it must refuse with a reason."""
@@ -477,6 +634,93 @@ def build_dynamic(sign):
     def build():
         return Dynamic(), [sign * randn((2, 3)).abs() * 4]
     return build
+
+
+class CtrlBreak(nn.Module):
+    """break and continue (TorchScript saves them as condition flags and uninitialized values)
+    in a for loop and a while loop, decided by tensor values; an in-place op in a branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        acc = x * 0.0
+        for i in range(10):
+            if i % 3 == 1:
+                continue
+            if i % 3 == 2:
+                if bool(acc.abs().sum() > 20.0):
+                    continue
+                t = acc * 0.5   # defined only where the loop goes on
+            else:
+                t = acc
+            acc = t + torch.tanh(self.lin(x)) * i
+            if bool(acc.abs().sum() > 100.0):
+                break
+        y = x.clone()
+        if bool(acc.mean() > 0.0):
+            y.mul_(2.0)
+        k = 0
+        while True:
+            k += 1
+            y = y * 0.5
+            if bool(y.abs().max() < 0.1):
+                break
+        return acc + y * k
+
+
+# CtrlBreak.forward as code with break and continue (PyTorch's printer never writes them; a
+# hand-edited archive may): ctrl_break_src is ctrl_break with this forward.
+CTRL_BREAK_SRC = """
+    acc = torch.mul(x, 0.)
+    for i in range(10):
+      if torch.eq(torch.remainder(i, 3), 1):
+        continue
+      if torch.eq(torch.remainder(i, 3), 2):
+        if bool(torch.gt(torch.sum(torch.abs(acc)), 20.)):
+          continue
+        t = torch.mul(acc, 0.5)
+      else:
+        t = acc
+      lin = self.lin
+      acc = torch.add(t, torch.mul(torch.tanh((lin).forward(x, )), i))
+      if bool(torch.gt(torch.sum(torch.abs(acc)), 100.)):
+        break
+    y = torch.clone(x)
+    if bool(torch.gt(torch.mean(acc), 0.)):
+      _0 = torch.mul_(y, 2.)
+    k = 0
+    while True:
+      k = torch.add(k, 1)
+      y = torch.mul(y, 0.5)
+      if bool(torch.lt(torch.max(torch.abs(y)), 0.10000000000000001)):
+        break
+    return torch.add(acc, torch.mul(y, k))
+"""
+
+
+def make_bad_code(bad):
+    """ctrl_break with bad code: a `break` outside any loop, a syntax error, a `with`."""
+    for name, src in [("break_outside_loop", "if bool(torch.gt(torch.sum(x), 0.)):\n      break"),
+                      ("code_syntax_error", "y = torch.relu(x, ))"),
+                      ("unsupported_with", "with torch.no_grad():\n      y = torch.relu(x)")]:
+        path = os.path.join(bad, name + ".pt")
+        torch.jit.save(torch.jit.script(CtrlBreak().eval()), path)
+        with_break_src(path, "\n    " + src + "\n    return x\n")
+
+
+def with_break_src(pt, src=CTRL_BREAK_SRC):
+    """Rewrite the forward of archive pt as CTRL_BREAK_SRC; PyTorch reloads and runs it."""
+    with open(pt, "rb") as f:
+        data = f.read()
+    rec, code = next((i.filename.split("/", 1)[1], d.decode()) for i, d in zip_entries(data)
+                     if i.filename.endswith(".py") and b"class CtrlBreak(" in d)
+    head = code.split("-> Tensor:\n")[0] + "-> Tensor:"
+    data = replace_record(data, rec, (head + src).encode())
+    with open(pt, "wb") as f:
+        f.write(replace_record(data, rec + ".debug_pkl", None))
+    return torch.jit.load(pt) if src == CTRL_BREAK_SRC else None
 
 
 class LSTMNet(nn.Module):
@@ -630,6 +874,12 @@ SMALL = {
     "encoder_small_scripted": build_seq(Encoder, (2, 7, 16), args=(16, 2, 32, 2)),
     "cls_acc": build_seq(ClsAcc, (3, 8)),
     "cls_instances": build_seq(ClsInstances, (3, 8)),
+    "ctrl_break": build_seq(CtrlBreak, (3, 8)),
+    "ctrl_break_src": build_seq(CtrlBreak, (3, 8)),
+    "nested_out": build_seq(NestedOut, (3, 8)),
+    "dict_out": build_seq(DictOut, (3, 8)),
+    "dict_in": lambda: (DictIn(), [({"image": randn((2, 5)), "bias": randn((3, 5))},)]),
+    "adapter_instances": build_seq(ScriptableAdapter, (2, 5, 8)),
 }
 
 # Small spatial sizes keep test time down; every model ends in an adaptive pool or a mean, so
@@ -680,12 +930,15 @@ SCRIPTED = {"ctrl", "dynamic_pos", "dynamic_neg", "mlp_scripted", "lenet_scripte
 SCRIPTED |= {"lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",
              "transformer_encoder_scripted"}
 SCRIPTED |= {"cls_acc", "cls_instances"}
+SCRIPTED |= {"ctrl_break", "ctrl_break_src"}
+SCRIPTED |= {"dict_out", "dict_in", "adapter_instances"}
 
 
 def trace_and_save(model, inputs, path, script=False):
     model.eval()
     with torch.no_grad():
-        traced = torch.jit.script(model) if script else torch.jit.trace(model, tuple(inputs))
+        traced = torch.jit.script(model) if script else \
+            torch.jit.trace(model, tuple(inputs), strict=False)   # strict=False: list outputs
     torch.jit.save(traced, path)
     return torch.jit.load(path)
 
@@ -695,14 +948,17 @@ def write_model(outdir, name, model, inputs, extra=None):
     model.eval()
     pt = os.path.join(outdir, name + ".pt")
     loaded = trace_and_save(model, inputs, pt, script=name in SCRIPTED)
+    if name == "ctrl_break_src":
+        loaded = with_break_src(pt)
     with torch.no_grad():
         eager = [o.numpy() for o in flat_outputs(model(*inputs))]
         outs = [o.numpy() for o in flat_outputs(loaded(*inputs))]
         m64 = copy.deepcopy(model).double()
-        outs64 = [o.numpy() for o in flat_outputs(m64(*[i.double() for i in inputs]))]
-    meta = {"model": name, "input_shapes": [shape_str(i.shape) for i in inputs],
+        outs64 = [o.numpy() for o in flat_outputs(m64(*map_tensors(lambda t: t.double(), inputs)))]
+    flat_in = flat_outputs(inputs)   # nested inputs are given to kiln's program flat
+    meta = {"model": name, "input_shapes": [shape_str(i.shape) for i in flat_in],
             "inputs": [], "outputs": [], "torch_version": torch.__version__.split("+")[0]}
-    for k, i in enumerate(inputs):
+    for k, i in enumerate(flat_in):
         save_npy(os.path.join(outdir, f"{name}.input_{k}.npy"), i.numpy())
         meta["inputs"].append({"shape": list(i.shape), "dtype": "float32"})
     for k, (o, e, o64) in enumerate(zip(outs, eager, outs64)):
@@ -871,6 +1127,8 @@ def make_bad(outdir):
     torch.jit.save(torch.jit.script(BranchShapes().eval()),
                    os.path.join(bad, "branch_shapes.pt"))
     make_bad_field_unset(bad)
+    torch.jit.save(torch.jit.script(NonConstOut().eval()), os.path.join(bad, "nonconst_output.pt"))
+    make_bad_code(bad)
     with open(os.path.join(bad, "README"), "w") as f:
         f.write("Malformed or unsupported inputs for kiln, written by ../../make_fixtures.py (group"
                 " 'bad').\nEach must give `error:` on stderr and exit status 1: see"

@@ -75,7 +75,36 @@ kiln_model_test(encoder_small_scripted ${KILN_FIXTURES} 2x7x16 small scripted)
 # __getitem__, cat): their fields become plain values.
 kiln_model_test(cls_acc ${KILN_FIXTURES} 3x8 small scripted)
 kiln_model_test(cls_instances ${KILN_FIXTURES} 3x8 small scripted)
+# break and continue decided by tensor values: as TorchScript saves them (condition flags,
+# uninitialized values), and written out in a hand-edited archive's code.
+kiln_model_test(ctrl_break ${KILN_FIXTURES} 3x8 small scripted)
+kiln_model_test(ctrl_break_src ${KILN_FIXTURES} 3x8 small scripted)
 kiln_model_test(micro_seq_ops ${KILN_FIXTURES} 2x3x4,2x4x5 small)
+# Flattening (detectron2's order: depth first, dict keys sorted): a traced model returning
+# (tensor, [tensor, tensor]); a scripted one returning a Dict[str, Tensor] built out of key
+# order; one taking Tuple[Dict[str, Tensor]]; detectron2's ScriptableAdapter over an
+# Instances-like class (Optional fields, has, __len__, get_fields) -> List[Dict[str, Tensor]].
+kiln_model_test(nested_out ${KILN_FIXTURES} 3x8 small flatten)
+kiln_model_test(dict_out ${KILN_FIXTURES} 3x8 small scripted flatten)
+kiln_model_test(dict_in ${KILN_FIXTURES} 3x5,2x5 small scripted flatten)
+kiln_model_test(adapter_instances ${KILN_FIXTURES} 2x5x8 small scripted flatten)
+# The schema (--emit=schema) is byte-stable and rebuilds PyTorch's own nested inputs/outputs.
+foreach(entry nested_out=3x8 dict_out=3x8 dict_in=3x5,2x5 adapter_instances=2x5x8)
+  string(REPLACE "=" ";" entry ${entry})
+  list(GET entry 0 name)
+  list(GET entry 1 shapes)
+  string(REPLACE "," ";" shapes ${shapes})
+  add_test(NAME schema_${name}
+           COMMAND ${KILN_PYTHON} ${KILN_MODELS_DIR}/check_schema.py $<TARGET_FILE:kiln>
+                   ${KILN_FIXTURES}/${name}.pt ${KILN_FIXTURES}/${name} ${shapes})
+  set_tests_properties(schema_${name} PROPERTIES LABELS "models;small;flatten")
+endforeach()
+# A C program that uses the header's struct member names (not positions).
+add_test(NAME schema_names
+         COMMAND sh ${KILN_MODELS_DIR}/run_schema_names.sh $<TARGET_FILE:kiln>
+                 ${KILN_MODELS_DIR}/schema_names.c ${KILN_FIXTURES} ${KILN_MODELS_WORK}/schema_names)
+set_tests_properties(schema_names PROPERTIES LABELS "models;small;flatten"
+                     ENVIRONMENT "${KILN_MODELS_ENV}")
 
 # The trained digits CNN over its whole test set: accuracy must equal PyTorch's.
 add_test(NAME digits_accuracy
@@ -141,8 +170,24 @@ kiln_bad_test(unknown_op_logcumsumexp ${bad}/unknown_op.pt
 kiln_bad_test(input_shape ${KILN_FIXTURES}/mlp.pt "error:" --input-shape 1x2x3x4)
 kiln_bad_test(input_rank ${KILN_FIXTURES}/lenet.pt "error:" --input-shape 28x28)
 kiln_bad_test(branch_shapes ${bad}/branch_shapes.pt "one shape on every path" --input-shape 2x3)
+# Bad code in an archive: the place in code/ and what is wrong, or which construct.
+kiln_bad_test(break_outside_loop ${bad}/break_outside_loop.pt
+              "code/__torch__.py:10:7: error: 'break' outside a loop" --input-shape 3x8)
+kiln_bad_test(code_syntax_error ${bad}/code_syntax_error.pt
+              "code/__torch__.py:9:24: error: expected newline at end of statement" --input-shape 3x8)
+kiln_bad_test(unsupported_with ${bad}/unsupported_with.pt
+              "code/__torch__.py:9:5: error: 'with' statements are not supported" --input-shape 3x8)
 kiln_bad_test(field_unset ${bad}/field_unset.pt
-              "error: field 'n' of class" --input-shape 3x8)
+              "make_fixtures.py:35:32: error: field 'n' of class" --input-shape 3x8)
+# --fields as scripting_with_instances takes them: a field set but not declared; a type.
+kiln_bad_test(fields_undeclared ${KILN_FIXTURES}/adapter_instances.pt
+              "error: field 'pred_logits' of __torch__.DetInstances is not declared by --fields"
+              --input-shape 2x5x8 --fields pred_boxes:Boxes,scores:Tensor,pred_masks:Tensor)
+kiln_bad_test(fields_type ${KILN_FIXTURES}/adapter_instances.pt
+              "error: field 'scores' of __torch__.DetInstances is declared int by --fields, but is set to a tensor"
+              --input-shape 2x5x8 --fields pred_boxes:Boxes,scores:int,pred_logits:Tensor,pred_masks:Tensor)
+kiln_bad_test(nonconst_output ${bad}/nonconst_output.pt
+              "error: output[1]['count'] is an int that is not a constant" --input-shape 3x8)
 unset(bad)
 
 # The command-line contract: --help, usage errors, --example-input, --dump-ir.

@@ -10,7 +10,8 @@ fail() { echo "run_cli.sh: FAIL: $*"; exit 1; }
 rm -rf "$work" && mkdir -p "$work/out" || fail "cannot create $work"
 
 help=$("$kiln" --help) || fail "--help exited $?"
-for flag in -o --emit= --opset --weights --main --input-shape --example-input -O0 -O1 -O2 --dump-ir --verify -v \
+for flag in -o --emit= --opset --onnx-custom-domain --weights --init --emit=caffe2 --emit=svg --main --input-shape --example-input -O0 -O1 -O2 --dump-ir --verify -v \
+            --emit=schema --flatten-order --fields \
             --version --help; do
 	printf '%s' "$help" | grep -q -- "$flag" || fail "--help does not document $flag"
 done
@@ -18,6 +19,8 @@ done
 [ "$st" -eq 2 ] || fail "an unknown option exited $st, expected 2"
 "$kiln" >/dev/null 2>&1; st=$?
 [ "$st" -eq 2 ] || fail "no input file exited $st, expected 2"
+"$kiln" "$fx/mlp.pt" --emit=onnx --onnx-custom-domain ai.onnx >/dev/null 2>&1; st=$?
+[ "$st" -eq 2 ] || fail "--onnx-custom-domain ai.onnx (ONNX's own domain) exited $st, expected 2"
 
 "$kiln" "$fx/lenet.pt" --example-input "$fx/lenet.input_0.npy" --main -o "$work/m.c" \
 	|| fail "kiln --example-input failed"

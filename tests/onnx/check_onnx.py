@@ -5,8 +5,8 @@ usage: /usr/bin/python3 check_onnx.py MODEL.onnx NAME.json
 
 Checks: onnx.checker.check_model(full_check=True) (strict shape inference, which must agree
 with kiln's value_info); producer "kiln"; only the default domain; graph inputs/outputs match
-the fixture's dtypes and shapes; the metadata "kiln.schema" is JSON naming every input and
-output. onnx 1.12 knows opsets up to 17: a newer opset gets only the structural checks.
+the fixture's dtypes and shapes; the metadata "kiln.schema" is the flatten schema's JSON
+(ir/schema.c) whose tensor leaves name every input and output, in order. onnx 1.12 knows opsets up to 17: a newer opset gets only the structural checks.
 Exit status 0 when all pass, 1 otherwise.
 """
 import json
@@ -15,6 +15,21 @@ import sys
 import numpy as np
 import onnx
 from onnx import checker, helper, mapping
+
+
+def tensor_leaves(s):
+    """The {"tensor": i, "name": ...} leaves of a kiln schema tree (ir/schema.c)."""
+    if isinstance(s, list):
+        return [t for x in s for t in tensor_leaves(x)]
+    if "tensor" in s:
+        return [s]
+    for k in ("tuple", "list"):
+        if k in s:
+            return tensor_leaves(s[k])
+    for k in ("dict", "fields"):
+        if k in s:
+            return tensor_leaves(list(s[k].values()))
+    return []  # a constant leaf
 
 
 def main():
@@ -38,7 +53,8 @@ def main():
     schema = json.loads(meta["kiln.schema"])
     for kind, vis, fix in (("input", m.graph.input, d["inputs"]), ("output", m.graph.output, d["outputs"])):
         assert len(vis) == len(fix), f"{len(vis)} graph {kind}s, the fixture has {len(fix)}"
-        assert [v.name for v in vis] == [s["name"] for s in schema[kind + "s"]], f"schema {kind}s"
+        leaves = sorted(tensor_leaves(schema[kind + "s"]), key=lambda s: s["tensor"])
+        assert [v.name for v in vis] == [s["name"] for s in leaves], f"schema {kind}s"
         for v, f in zip(vis, fix):
             tt = v.type.tensor_type
             dt = mapping.TENSOR_TYPE_TO_NP_TYPE[tt.elem_type]

@@ -14,6 +14,9 @@ float64 run), for:
   onnx_seq    layer norm without affine parameters, bias-free linear on 3-D and 2-D inputs,
               relu6 and silu epilogues, add/sub with alpha, cat, transpose, flatten,
               log_softmax, sigmoid, tanh
+  onnx_rnn    the recurrent forms tests/models lacks: a one-layer bidirectional LSTM without
+              biases, sequence-first, with given h0/c0; a one-layer GRU, sequence-first; a
+              two-layer bidirectional batch-first LSTM (hn, cn of every layer)
 Runs in a few seconds; deterministic (seeded per model).
 """
 import os
@@ -69,13 +72,30 @@ class OnnxSeq(nn.Module):
         return F.log_softmax(f, dim=-1), torch.sigmoid(c) * torch.tanh(c)
 
 
+class OnnxRnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 5, bidirectional=True, bias=False)
+        self.gru = nn.GRU(10, 4)
+        self.lstm2 = nn.LSTM(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+        self.register_buffer("h0", torch.linspace(-0.5, 0.5, 30).reshape(2, 3, 5))
+        self.register_buffer("c0", torch.linspace(0.75, -0.75, 30).reshape(2, 3, 5))
+
+    def forward(self, x):
+        y, (h, c) = self.lstm(x, (self.h0, self.c0))
+        g, gh = self.gru(y)
+        z, (zh, zc) = self.lstm2(g.transpose(0, 1))
+        return y, h, c, g, gh, z, zh, zc
+
+
 def main(argv):
     if len(argv) != 1:
         print("usage: make_onnx_fixtures.py OUTDIR", file=sys.stderr)
         return 2
     out = argv[0]
     os.makedirs(out, exist_ok=True)
-    for name, model, shape in (("onnx_conv", OnnxConv, (2, 4, 8, 8)), ("onnx_seq", OnnxSeq, (3, 5, 8))):
+    for name, model, shape in (("onnx_conv", OnnxConv, (2, 4, 8, 8)), ("onnx_seq", OnnxSeq, (3, 5, 8)),
+                               ("onnx_rnn", OnnxRnn, (7, 3, 6))):
         mf.seed_all(name)
         m = model()
         if name == "onnx_conv":  # non-trivial running statistics

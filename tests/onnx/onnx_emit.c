@@ -2,7 +2,7 @@
  * TorchScript archive -> pipeline -> emit_onnx.
  *
  * usage: onnx_emit MODEL.pt --input-shape [DTYPE:]D1xD2... [...] [--opset N] [-O0|-O1|-O2]
- *                  [--verify] -o OUT.onnx
+ *                  [--verify] [--onnx-custom-domain NAME] -o OUT.onnx
  *        onnx_emit GRAPH.kir [--opset N] -o OUT.onnx
  *                  IR text as the pipeline leaves it (canonical ops, typed, with input= and
  *                  output= attributes): emitted as it is, without running the pipeline
@@ -20,13 +20,15 @@
 struct job {
 	const char *model, *out;
 	int opset;
+	const char *custom_domain;
 	struct pipeline_opts p;
 };
 
 static _Noreturn void usage(const char *why)
 {
 	fprintf(stderr, "onnx_emit: %s\nusage: onnx_emit MODEL.pt --input-shape S ... [--opset N] "
-	        "[-O0|-O1|-O2] [--verify] -o OUT.onnx | GRAPH.kir ... | --check-table\n", why);
+	        "[-O0|-O1|-O2] [--verify] [--onnx-custom-domain NAME] -o OUT.onnx | GRAPH.kir ... | "
+	        "--check-table\n", why);
 	exit(2);
 }
 
@@ -88,16 +90,8 @@ static void run(struct kiln_ctx *ctx, void *arg)
 		pipeline(m, &j->p);
 	}
 	struct emit_onnx_options eo = {.out_path = j->out, .opset = j->opset, .model_name = "model",
-	                               .command_line = NULL};
+	                               .command_line = NULL, .custom_domain = j->custom_domain};
 	emit_onnx(ctx, m, &eo);
-}
-
-/* Ops the ONNX backend does not emit yet (each one reported by name when met). Remove an
- * entry when its emitter lands; an op missing from both the table and this list fails. */
-static int not_yet(int op)
-{
-	return op == OP_SCALAR || op == OP_ITEM || op == OP_FROM_SCALAR || op == OP_LSTM ||
-	       op == OP_GRU;
 }
 
 static int check_table(void)
@@ -105,15 +99,6 @@ static int check_table(void)
 	int bad = 0;
 	for (int op = 0; op < OP_COUNT; op++) {
 		int structural = op == OP_CONST || (op_info[op].flags & F_STRUCT);
-		if (not_yet(op)) {
-			printf("not yet: '%s'\n", op_name((enum op)op));
-			if (emit_onnx_has_op((enum op)op)) {
-				printf("op '%s' has an emitter now: take it off the not-yet list\n",
-				       op_name((enum op)op));
-				bad = 1;
-			}
-			continue;
-		}
 		if (!structural && !emit_onnx_has_op((enum op)op)) {
 			printf("op '%s' has no ONNX emitter\n", op_name((enum op)op));
 			bad = 1;
@@ -142,6 +127,8 @@ int main(int argc, char **argv)
 			j.p.opt_level = a[2] - '0';
 		} else if (i + 1 < argc && strcmp(a, "-o") == 0) {
 			j.out = argv[++i];
+		} else if (i + 1 < argc && strcmp(a, "--onnx-custom-domain") == 0) {
+			j.custom_domain = argv[++i];
 		} else if (i + 1 < argc && strcmp(a, "--opset") == 0) {
 			j.opset = atoi(argv[++i]);
 		} else if (i + 1 < argc && strcmp(a, "--input-shape") == 0) {

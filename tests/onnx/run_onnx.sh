@@ -12,8 +12,8 @@
 #   WORKDIR  scratch directory, emptied first
 #
 # Steps (each failure prints "FAIL: <what>" and exits 1):
-#   1. EMIT FIXTURE.pt --input-shape ... --opset OPSET -OLEVEL --verify -o WORKDIR/m.onnx
-#   2. the same again must write the same bytes (determinism)
+#   1. EMIT FIXTURE.pt --input-shape ... --opset OPSET -OLEVEL --verify -o m.onnx (in WORKDIR)
+#   2. the same again (in WORKDIR/again) must write the same bytes (determinism)
 #   3. check_onnx.py: onnx.checker full_check and the graph's inputs/outputs/metadata
 #   4. run_ort.js: onnxruntime on FIXTURE.input_K.npy, writing out/output_K.npy
 #   5. compare.py on every output, with the fixture's rtol/atol
@@ -26,7 +26,12 @@ name=$(basename "$fixture")
 die() { echo "run_onnx.sh: $name: FAIL: $*" >&2; exit 1; }
 show() { [ -s "$1" ] && sed -n '1,40p' "$1" | sed 's/^/    /' >&2; true; }
 
-rm -rf "$work" && mkdir -p "$work" || die "cannot create $work"
+rm -rf "$work" && mkdir -p "$work/again" || die "cannot create $work"
+# absolute paths: both runs below write "-o m.onnx" from their own directory, so that a
+# command line recorded in the model (kiln's doc_string) is the same
+fixture=$(cd "$(dirname "$fixture")" && pwd)/$(basename "$fixture")
+case $emit in */*) emit=$(cd "$(dirname "$emit")" && pwd)/$(basename "$emit");; esac
+work=$(cd "$work" && pwd)
 if [ -f "$fixture.kir" ]; then
 	args=("$fixture.kir")
 else
@@ -37,15 +42,15 @@ fi
 # shellcheck disable=SC2206 # a word list on purpose
 args+=(${KILN_ONNX_EMIT_ARGS:-} --opset "$opset" "-O$level" --verify)
 
-echo "\$ $emit ${args[*]} -o $work/m.onnx"
-"$emit" "${args[@]}" -o "$work/m.onnx" 2>"$work/emit.err"
+echo "\$ (cd $work && $emit ${args[*]} -o m.onnx)"
+(cd "$work" && "$emit" "${args[@]}" -o m.onnx 2>"$work/emit.err")
 rc=$?
 [ $rc -eq 0 ] || { show "$work/emit.err"; die "the emitter exited with status $rc"; }
 grep -q "internal error" "$work/emit.err" && { show "$work/emit.err"; die "internal error"; }
 [ -s "$work/m.onnx" ] || die "no $work/m.onnx"
 
-"$emit" "${args[@]}" -o "$work/m2.onnx" 2>/dev/null || die "second run failed"
-cmp -s "$work/m.onnx" "$work/m2.onnx" || die "two runs wrote different files (not deterministic)"
+(cd "$work/again" && "$emit" "${args[@]}" -o m.onnx 2>/dev/null) || die "second run failed"
+cmp -s "$work/m.onnx" "$work/again/m.onnx" || die "two runs wrote different files (not deterministic)"
 
 "$py" "$here/check_onnx.py" "$work/m.onnx" "$fixture.json" || die "check_onnx.py"
 

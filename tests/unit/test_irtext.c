@@ -327,6 +327,16 @@ static void add_struct_ops(struct ir_module *m, struct ir_block *b, uint32_t sel
 	                                               mk_type(m, VK_TENSOR, 0));
 	((struct ir_type *)dt->elem[1])->dtype = DT_F16;
 	ir_val(m, ir_node(m, n)->out[0])->type = dt;
+	uint32_t kv[3] = {ir_const_str(m, b, "key"), x, x};
+	n = ir_add_node(m, b, OP_DICT, kv, 2, 1);
+	ir_val(m, ir_node(m, n)->out[0])->kind = VK_DICT;
+	ir_val(m, ir_node(m, n)->out[0])->type = dt;
+	kv[2] = kv[1];
+	kv[1] = kv[0];
+	kv[0] = ir_node(m, n)->out[0];
+	n = ir_add_node(m, b, OP_DICT_SET, kv, 3, 1);
+	ir_val(m, ir_node(m, n)->out[0])->kind = VK_DICT;
+	ir_val(m, ir_node(m, n)->out[0])->type = dt;
 	uint32_t msg = ir_const_str(m, b, "boom");
 	n = ir_add_node(m, b, OP_RAISE, &msg, 1, 0);
 	ir_node(m, n)->loc = (struct loc){"odd \"file\".py", 0, 0, "node 'Raise_1' (Raise)"};
