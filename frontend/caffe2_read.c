@@ -40,10 +40,7 @@ struct c2r {
 	struct ir_module *m;
 	struct ir_block *b;
 	const char *path;            /* the predict net's file (or the init net's, while read) */
-	/* blob name -> IR value, open addressing */
-	const char **keys;
-	uint32_t *vals;
-	size_t cap, len;
+	struct strmap names;         /* blob name -> IR value */
 	Caffe2__OperatorDef *op;     /* being read */
 	struct loc loc;              /* of that op */
 };
@@ -63,46 +60,9 @@ static _Noreturn __attribute__((format(printf, 2, 3))) void err(struct c2r *r, c
 
 /* ---- the blob table ---- */
 
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
 static uint32_t *slot(struct c2r *r, const char *name, int create)
 {
-	if (create && (r->len + 1) * 2 > r->cap) {
-		size_t oc = r->cap, nc = oc ? oc * 2 : 256;
-		const char **ok = r->keys;
-		uint32_t *ov = r->vals;
-		r->keys = arena_alloc(A(r), sizeof *r->keys * nc);
-		r->vals = arena_alloc(A(r), sizeof *r->vals * nc);
-		r->cap = nc;
-		for (size_t i = 0; i < oc; i++) {
-			if (!ok[i])
-				continue;
-			size_t h = hash_str(ok[i]) & (nc - 1);
-			while (r->keys[h])
-				h = (h + 1) & (nc - 1);
-			r->keys[h] = ok[i];
-			r->vals[h] = ov[i];
-		}
-	}
-	if (!r->cap)
-		return NULL;
-	size_t h = hash_str(name) & (r->cap - 1);
-	while (r->keys[h]) {
-		if (strcmp(r->keys[h], name) == 0)
-			return &r->vals[h];
-		h = (h + 1) & (r->cap - 1);
-	}
-	if (!create)
-		return NULL;
-	r->keys[h] = name;
-	r->len++;
-	return &r->vals[h];
+	return strmap_slot(A(r), &r->names, name, create);
 }
 
 static uint32_t lookup(struct c2r *r, const char *name)

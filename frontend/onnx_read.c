@@ -47,10 +47,7 @@ struct onx {
 	struct ir_block *b;
 	const char *path;
 	int opset;
-	/* ONNX value name -> IR value, open addressing */
-	const char **keys;
-	uint32_t *vals;
-	size_t cap, len;
+	struct strmap names;     /* ONNX value name -> IR value */
 	Onnx__NodeProto *node;   /* being read */
 	struct loc loc;          /* of that node */
 };
@@ -70,45 +67,9 @@ static _Noreturn __attribute__((format(printf, 2, 3))) void err(struct onx *o, c
 
 /* ---- the name table ---- */
 
-static size_t hash_str(const char *s)
-{
-	size_t h = 1469598103934665603u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
 static uint32_t *slot(struct onx *o, const char *name, int create)
 {
-	if (create && (o->len + 1) * 2 > o->cap) {
-		size_t oc = o->cap, nc = oc ? oc * 2 : 256;
-		const char **ok = o->keys;
-		uint32_t *ov = o->vals;
-		o->keys = arena_alloc(A(o), sizeof *o->keys * nc);
-		o->vals = arena_alloc(A(o), sizeof *o->vals * nc);
-		o->cap = nc;
-		for (size_t i = 0; i < oc; i++)
-			if (ok[i]) {
-				size_t h = hash_str(ok[i]) & (nc - 1);
-				while (o->keys[h])
-					h = (h + 1) & (nc - 1);
-				o->keys[h] = ok[i];
-				o->vals[h] = ov[i];
-			}
-	}
-	if (!o->cap)
-		return NULL;
-	size_t h = hash_str(name) & (o->cap - 1);
-	while (o->keys[h]) {
-		if (strcmp(o->keys[h], name) == 0)
-			return &o->vals[h];
-		h = (h + 1) & (o->cap - 1);
-	}
-	if (!create)
-		return NULL;
-	o->keys[h] = name;
-	o->len++;
-	return &o->vals[h];
+	return strmap_slot(A(o), &o->names, name, create);
 }
 
 static uint32_t lookup(struct onx *o, const char *name)
@@ -2587,7 +2548,7 @@ static uint32_t *node_order(struct onx *o, Onnx__GraphProto *g)
 	uint32_t *order = arena_alloc(A(o), sizeof *order * (n + 1));
 	int *missing = arena_alloc(sa, sizeof *missing * (n + 1));
 	/* producer of each name: node index + 1, 0 = graph input/initializer */
-	struct onx prod = {.ctx = o->ctx};
+	struct strmap prod = {0};
 	for (size_t i = 0; i < n; i++) {
 		Onnx__NodeProto *nd = g->node[i];
 		if (!nd->op_type)
@@ -2595,11 +2556,12 @@ static uint32_t *node_order(struct onx *o, Onnx__GraphProto *g)
 		for (size_t k = 0; k < nd->n_output; k++) {
 			if (!nd->output[k][0])
 				continue;
-			if (lookup(o, nd->output[k]) != IR_NONE || slot(&prod, nd->output[k], 0)) {
+			if (lookup(o, nd->output[k]) != IR_NONE ||
+			    strmap_slot(A(o), &prod, nd->output[k], 0)) {
 				set_node_loc(o, nd, i);
 				err(o, "output '%s' is defined twice", nd->output[k]);
 			}
-			*slot(&prod, nd->output[k], 1) = (uint32_t)i;
+			*strmap_slot(A(o), &prod, nd->output[k], 1) = (uint32_t)i;
 		}
 	}
 	/* users of each node, as counts and a CSR list */
@@ -2610,7 +2572,7 @@ static uint32_t *node_order(struct onx *o, Onnx__GraphProto *g)
 			const char *nm = nd->input[k];
 			if (!nm[0] || lookup(o, nm) != IR_NONE)
 				continue;
-			uint32_t *p = slot(&prod, nm, 0);
+			uint32_t *p = strmap_slot(A(o), &prod, nm, 0);
 			if (!p) {
 				set_node_loc(o, nd, i);
 				err(o, "input '%s' is not defined by any node, graph input or initializer", nm);
@@ -2631,7 +2593,7 @@ static uint32_t *node_order(struct onx *o, Onnx__GraphProto *g)
 			const char *nm = nd->input[k];
 			if (!nm[0] || lookup(o, nm) != IR_NONE)
 				continue;
-			uint32_t p = *slot(&prod, nm, 0);
+			uint32_t p = *strmap_slot(A(o), &prod, nm, 0);
 			users[start[p] + fill[p]++] = (uint32_t)i;
 		}
 	}

@@ -112,3 +112,45 @@ void vec_reserve(struct arena *a, struct vec *v, size_t elem, size_t n)
 	v->data = arena_grow(a, v->data, v->cap * elem, cap * elem);
 	v->cap = cap;
 }
+
+static size_t strmap_hash(const char *s)
+{
+	size_t h = 1469598103934665603u;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+uint32_t *strmap_slot(struct arena *a, struct strmap *m, const char *name, int create)
+{
+	if (create && (m->len + 1) * 2 > m->cap) {
+		size_t oc = m->cap, nc = oc ? oc * 2 : 256;
+		const char **ok = m->keys;
+		uint32_t *ov = m->vals;
+		m->keys = arena_alloc(a, sizeof *m->keys * nc);
+		m->vals = arena_alloc(a, sizeof *m->vals * nc);
+		m->cap = nc;
+		for (size_t i = 0; i < oc; i++) {
+			if (!ok[i])
+				continue;
+			size_t h = strmap_hash(ok[i]) & (nc - 1);
+			while (m->keys[h])
+				h = (h + 1) & (nc - 1);
+			m->keys[h] = ok[i];
+			m->vals[h] = ov[i];
+		}
+	}
+	if (!m->cap)
+		return NULL;
+	size_t h = strmap_hash(name) & (m->cap - 1);
+	while (m->keys[h]) {
+		if (strcmp(m->keys[h], name) == 0)
+			return &m->vals[h];
+		h = (h + 1) & (m->cap - 1);
+	}
+	if (!create)
+		return NULL;
+	m->keys[h] = name;
+	m->len++;
+	return &m->vals[h];
+}

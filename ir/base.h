@@ -78,6 +78,17 @@ void vec_reserve(struct arena *a, struct vec *v, size_t elem, size_t n);
 	} while (0)
 #define VEC_AT(v, T, i) (((T *)(v)->data)[i])
 
+/* A map from NUL-terminated names to uint32_t values in an arena (open addressing; the
+ * keys are not copied, so they must live as long as the map). `struct strmap m = {0};`
+ * strmap_slot returns the value's slot, or NULL when name is absent and create is 0;
+ * a created slot holds 0. */
+struct strmap {
+	const char **keys;
+	uint32_t *vals;
+	size_t cap, len;
+};
+uint32_t *strmap_slot(struct arena *a, struct strmap *m, const char *name, int create);
+
 /* diag.c */
 
 /* A source location. file is a path (or a record name inside an archive);
