@@ -17,7 +17,8 @@ Run from anywhere after building kiln (default PATH: build/kiln in the checkout)
   4. times kiln (./m --bench N at OMP_NUM_THREADS=T), PyTorch (the traced model under no_grad,
      torch.set_num_threads(T)) and onnxruntime (intraOpNumThreads T), each in its own process,
      R rounds of N runs each (N sized from a first estimate so that a round takes about
-     S / R seconds, at least 5 runs); a runtime's latency is the median of its round medians;
+     S / R seconds, at least 5 runs; kiln's and onnxruntime's rounds alternate, so a change in
+     the machine's load hits both); a runtime's latency is the median of its round medians;
   5. prints a markdown table: medians in ms, kiln's conv/linear GFLOP/s and % of the measured
      peak at T threads, and the ratios kiln/ort and kiln/pytorch (below 1 means kiln is faster).
 
@@ -385,11 +386,17 @@ def main():
         for t in threads:
             row = {"name": name, "threads": t, "flops": info["flops"]}
             log(f"{name}: {t} thread(s), {a.rounds} rounds of {spr:.2f} s")
-            if "exe" in info:
-                row["kiln"] = statistics.median(time_kiln(info, t, a.rounds, spr))
+            kiln_r, ort_r = [], []
+            for _ in range(a.rounds):  # kiln and ort rounds alternate: a shared machine's load drifts
+                if "exe" in info:
+                    kiln_r += time_kiln(info, t, 1, spr)
+                if "onnx_error" not in info:
+                    ort_r += time_ort(info, t, 1, spr)
+            if kiln_r:
+                row["kiln"] = statistics.median(kiln_r)
             row["torch"] = statistics.median(time_torch(info, t, a.rounds, spr))
-            if "onnx_error" not in info:
-                row["ort"] = statistics.median(time_ort(info, t, a.rounds, spr))
+            if ort_r:
+                row["ort"] = statistics.median(ort_r)
             rows.append(row)
         note = f"- {name} ({desc}, input {info['shape']}):"
         note += f" kiln {info.get('kiln_check', 'not supported by kiln yet: ' + info.get('kiln_error', ''))}"

@@ -39,6 +39,10 @@
 #endif
 /* Below this many element operations a kernel stays on one thread. */
 #define K_PAR_MIN 32768
+/* Below this many multiply-adds a GEMM, convolution or matrix-vector product stays on one
+ * thread (about 0.1 ms of work): joining a parallel region costs a few microseconds on an
+ * idle machine but a scheduler time slice (milliseconds) when the other core is busy. */
+#define K_PAR_MIN_MM 4194304
 #define K_MAXRANK 8 /* most dims a strided kernel takes */
 
 typedef int64_t k_idx; /* element counts, indices and strides */
@@ -136,9 +140,41 @@ static inline K_UNUSED __m256 k_sigmoid8(__m256 x)
 	__m256 r = _mm256_blendv_ps(s, _mm256_mul_ps(e, s), neg);
 	return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
+
+/* tanh of 8 floats: sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), within about 1e-7 of
+ * tanhf (absolute; the relative error grows below |x| ~ 1e-3); NaN in, NaN out. */
+static inline K_UNUSED __m256 k_tanh8(__m256 x)
+{
+	__m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+	__m256 ax = _mm256_andnot_ps(sign, x);
+	__m256 e = k_exp8(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+	__m256 r = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+
+	r = _mm256_or_ps(r, _mm256_and_ps(sign, x));
+	return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* True if k_act8 computes act in registers. */
+static inline K_UNUSED int k_act8_ok(enum k_act act)
+{
+	return act == K_ACT_NONE || act == K_ACT_RELU || act == K_ACT_CLIP || act == K_ACT_SIGMOID ||
+	       act == K_ACT_SILU;
+}
+
+/* act of 8 floats for the acts k_act8_ok takes; lo and hi are relu's or clip's bounds (-inf and
+ * +inf for none), applied as k_clip does (NaN passes through). */
+static inline K_UNUSED __m256 k_act8(enum k_act act, __m256 v, __m256 lo, __m256 hi)
+{
+	if (act == K_ACT_SIGMOID)
+		return k_sigmoid8(v);
+	if (act == K_ACT_SILU)
+		return _mm256_mul_ps(v, k_sigmoid8(v));
+	return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+}
 #endif
 
-/* sigmoid (silu if mul) of n floats in place, 8 at a time where AVX2 is there. */
+/* sigmoid (silu if mul) of n floats in place, 8 at a time where AVX2 is there (the tail too,
+ * through a buffer of 8). */
 static K_UNUSED void k_sigmoid_row(float *y, k_idx n, int mul)
 {
 	k_idx i = 0;
@@ -148,9 +184,38 @@ static K_UNUSED void k_sigmoid_row(float *y, k_idx n, int mul)
 		__m256 x = _mm256_loadu_ps(y + i), s = k_sigmoid8(x);
 		_mm256_storeu_ps(y + i, mul ? _mm256_mul_ps(x, s) : s);
 	}
+	if (i < n) {
+		float t[8] = { 0 };
+		__m256 x, s;
+		memcpy(t, y + i, (size_t)(n - i) * sizeof(float));
+		x = _mm256_loadu_ps(t), s = k_sigmoid8(x);
+		_mm256_storeu_ps(t, mul ? _mm256_mul_ps(x, s) : s);
+		memcpy(y + i, t, (size_t)(n - i) * sizeof(float));
+		return;
+	}
 #endif
 	for (; i < n; i++)
 		y[i] = mul ? k_silu(y[i]) : k_sigmoid(y[i]);
+}
+
+/* tanh of n floats in place, 8 at a time where AVX2 is there (the tail through a buffer). */
+static K_UNUSED void k_tanh_row(float *y, k_idx n)
+{
+	k_idx i = 0;
+
+#if K_AVX2
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, k_tanh8(_mm256_loadu_ps(y + i)));
+	if (i < n) {
+		float t[8] = { 0 };
+		memcpy(t, y + i, (size_t)(n - i) * sizeof(float));
+		_mm256_storeu_ps(t, k_tanh8(_mm256_loadu_ps(t)));
+		memcpy(y + i, t, (size_t)(n - i) * sizeof(float));
+		return;
+	}
+#endif
+	for (; i < n; i++)
+		y[i] = tanhf(y[i]);
 }
 
 /* Applies an activation to n contiguous floats in place. The switch is outside the loops. */
@@ -166,7 +231,7 @@ static K_UNUSED void k_act_row(enum k_act act, float lo, float hi, float slope, 
 	case K_ACT_SILU: k_sigmoid_row(y, n, 1); break;
 	case K_ACT_HARDSWISH: for (i = 0; i < n; i++) y[i] = k_hardswish(y[i]); break;
 	case K_ACT_HARDSIGMOID: for (i = 0; i < n; i++) y[i] = k_hardsigmoid(y[i]); break;
-	case K_ACT_TANH: for (i = 0; i < n; i++) y[i] = tanhf(y[i]); break;
+	case K_ACT_TANH: k_tanh_row(y, n); break;
 	case K_ACT_GELU: for (i = 0; i < n; i++) y[i] = k_gelu(y[i]); break;
 	case K_ACT_GELU_TANH: for (i = 0; i < n; i++) y[i] = k_gelu_tanh(y[i]); break;
 	case K_ACT_LEAKY_RELU: for (i = 0; i < n; i++) y[i] = k_leaky_relu(y[i], slope); break;

@@ -32,13 +32,35 @@ static inline K_UNUSED int k_conv2d_is_1x1(const struct k_conv2d *p)
 	       p->pad_w == 0;
 }
 
-/* Scratch bytes: one packed im2col matrix (panels of K_NR output pixels). */
+/*
+ * True if the direct path takes p: stride 1 across, not depthwise, not a 1x1 stride-1 conv
+ * (a plain GEMM), and output rows wide enough that K_NR-pixel panels within one row leave
+ * at most a quarter of the register tile's columns unused.
+ */
+static inline K_UNUSED int k_conv2d_is_direct(const struct k_conv2d *p)
+{
+	k_idx panels = (p->ow + K_NR - 1) / K_NR;
+
+	return p->stride_w == 1 && !k_conv2d_is_dw(p) && !k_conv2d_is_1x1(p) && p->ow * 4 >= panels * K_NR * 3;
+}
+
+/* Floats of the direct path's zero-padded image, with K_NR floats of slack: the last panel of
+ * a row reads past its end. */
+static inline K_UNUSED k_idx k_conv_padded(const struct k_conv2d *p)
+{
+	return p->c * (p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w) + 2 * K_NR;
+}
+
+/* Scratch bytes: the direct path's tap offsets and padded image, else one packed im2col
+ * matrix (panels of K_NR output pixels). */
 static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 {
 	k_idx kk = p->c / p->groups * p->kh * p->kw;
 
 	if (k_conv2d_is_dw(p))
 		return 0;
+	if (k_conv2d_is_direct(p))
+		return (size_t)kk * sizeof(k_idx) + (size_t)k_conv_padded(p) * sizeof(float);
 	return (size_t)(kk * k_round_up(p->oh * p->ow, K_NR)) * sizeof(float);
 }
 
@@ -95,6 +117,141 @@ static K_UNUSED void k_dw_row(const struct k_conv2d *p, const float *K_RESTRICT 
 
 #define K_DW_MAXKW 16 /* widest kernel whose tap ranges are precomputed per plane */
 
+#if K_AVX2
+#define K_DW_PLANE 16384 /* floats of the zero-padded input plane kept on the stack */
+#define K_DW_TAPS 64     /* most kh*kw taps of the vector depthwise kernel */
+
+/* True if the vector depthwise kernel takes p: stride 1 or 2 across, a padded plane that fits
+ * on the stack. */
+static inline K_UNUSED int k_dw_vec_ok(const struct k_conv2d *p)
+{
+	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w;
+
+	return (p->stride_w == 1 || p->stride_w == 2) && p->kh * p->kw <= K_DW_TAPS &&
+	       ph * pw <= K_DW_PLANE && p->ow > 0 && p->oh > 0;
+}
+
+/* 8 taps of a padded row at s, s + sw, ..., s + 7*sw for sw 1 or 2 (2: the even floats of 16). */
+static inline K_UNUSED __m256 k_dw_load(const float *s, k_idx sw)
+{
+	__m256 a, b;
+
+	if (sw == 1)
+		return _mm256_loadu_ps(s);
+	a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
+	a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* One output row of a 3x3 depthwise conv (dilation 1 across) from padded rows r0, r1, r2:
+ * yr[ox] = act(bias + sum of the 9 taps); sw is 1 or 2 (a constant where it is inlined). */
+static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const float *r2, k_idx sw,
+				      const __m256 *wv, __m256 bv, float *yr, k_idx ow, int inl,
+				      enum k_act act, __m256 vlo, __m256 vhi, __m256i mask)
+{
+	__m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
+	__m256 w6 = wv[6], w7 = wv[7], w8 = wv[8];
+	k_idx ox;
+
+	for (ox = 0; ox < ow; ox += 8) {
+		const float *a = r0 + ox * sw, *b = r1 + ox * sw, *c = r2 + ox * sw;
+		__m256 s0 = _mm256_fmadd_ps(w0, k_dw_load(a, sw), bv);
+		__m256 s1 = _mm256_mul_ps(w1, k_dw_load(a + 1, sw));
+		__m256 s2 = _mm256_mul_ps(w2, k_dw_load(a + 2, sw));
+		s0 = _mm256_fmadd_ps(w3, k_dw_load(b, sw), s0);
+		s1 = _mm256_fmadd_ps(w4, k_dw_load(b + 1, sw), s1);
+		s2 = _mm256_fmadd_ps(w5, k_dw_load(b + 2, sw), s2);
+		s0 = _mm256_fmadd_ps(w6, k_dw_load(c, sw), s0);
+		s1 = _mm256_fmadd_ps(w7, k_dw_load(c + 1, sw), s1);
+		s2 = _mm256_fmadd_ps(w8, k_dw_load(c + 2, sw), s2);
+		s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), s2);
+		if (inl)
+			s0 = k_act8(act, s0, vlo, vhi);
+		if (ox + 8 <= ow)
+			_mm256_storeu_ps(yr + ox, s0);
+		else
+			_mm256_maskstore_ps(yr + ox, mask, s0);
+	}
+}
+
+/*
+ * Depthwise conv with AVX2/FMA: each input plane is copied once into a zero-padded plane on
+ * the stack, so every output row is a run of 8-wide vectors (a masked one at the end) with no
+ * edge cases: all kh*kw taps accumulate in registers and the row is stored once, with bias
+ * and the activation (those k_act8 takes) applied on the way out; other epilogues run on the
+ * row while it is in L1.
+ */
+static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, const float *w,
+				     const float *b, float *y)
+{
+	k_idx mult = p->oc / p->groups, ohw = p->oh * p->ow, t;
+	k_idx pw = p->w + 2 * p->pad_w, taps = p->kh * p->kw;
+	int inl = k_act8_ok(p->act) && !p->res;
+	float lo = p->act == K_ACT_RELU ? 0.0f : p->act == K_ACT_CLIP ? p->min : -INFINITY;
+	float hi = p->act == K_ACT_CLIP ? p->max : INFINITY;
+	struct k_epi e = { 1.0f, 1.0f, NULL, 0, 0, NULL, p->act, p->min, p->max, p->slope };
+
+	K_OMP(omp parallel for schedule(dynamic) if (p->n * p->oc * ohw * taps > K_PAR_MIN_MM))
+	for (t = 0; t < p->n * p->oc; t++) {
+		float pad[K_DW_PLANE + 32]; /* + slack: the last vector of a row may read past it */
+		__m256 wv[K_DW_TAPS], vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), bv;
+		k_idx o = t % p->oc, bn = t / p->oc, i, oy, ox, ki, kj, tail = p->ow % 8;
+		const float *xc = x + (bn * p->c + o / mult) * p->h * p->w;
+		float *yo = y + t * ohw;
+		__m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)tail),
+						  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+
+		for (i = 0; i < taps; i++)
+			wv[i] = _mm256_set1_ps(w[o * taps + i]);
+		bv = _mm256_set1_ps(b ? b[o] : 0.0f);
+		memset(pad, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+		for (i = 0; i < p->h; i++) {
+			float *d = pad + (p->pad_h + i) * pw;
+			for (ox = 0; ox < p->pad_w; ox++)
+				d[ox] = 0.0f, d[pw - 1 - ox] = 0.0f;
+			memcpy(d + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
+		}
+		memset(pad + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw + 32) * sizeof(float));
+		for (oy = 0; oy < p->oh; oy++) {
+			const float *r0 = pad + oy * p->stride_h * pw;
+			float *yr = yo + oy * p->ow;
+			if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {
+				const float *r1 = r0 + p->dil_h * pw, *r2 = r1 + p->dil_h * pw;
+				if (p->stride_w == 1)
+					k_dw_row3(r0, r1, r2, 1, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
+				else
+					k_dw_row3(r0, r1, r2, 2, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
+			}
+			for (ox = 0; ox < p->ow && !(p->kh == 3 && p->kw == 3 && p->dil_w == 1); ox += 8) {
+				__m256 acc = bv, acc2 = _mm256_setzero_ps();
+				const float *s0 = r0 + ox * p->stride_w;
+				for (ki = 0; ki < p->kh; ki++) {
+					const float *s = s0 + ki * p->dil_h * pw;
+					const __m256 *wk = wv + ki * p->kw;
+					kj = 0;
+					for (; kj + 2 <= p->kw; kj += 2) {
+						acc = _mm256_fmadd_ps(wk[kj], k_dw_load(s + kj * p->dil_w, p->stride_w), acc);
+						acc2 = _mm256_fmadd_ps(wk[kj + 1],
+								       k_dw_load(s + (kj + 1) * p->dil_w, p->stride_w), acc2);
+					}
+					if (kj < p->kw)
+						acc = _mm256_fmadd_ps(wk[kj], k_dw_load(s + kj * p->dil_w, p->stride_w), acc);
+				}
+				acc = _mm256_add_ps(acc, acc2);
+				if (inl)
+					acc = k_act8(p->act, acc, vlo, vhi);
+				if (ox + 8 <= p->ow)
+					_mm256_storeu_ps(yr + ox, acc);
+				else
+					_mm256_maskstore_ps(yr + ox, mask, acc);
+			}
+			if (!inl)
+				k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
+		}
+	}
+}
+#endif
+
 /* Depthwise: output channel o reads input channel o / (oc / groups).  Row by row: the output
  * row stays in L1 through every tap and the epilogue. */
 static K_UNUSED void k_conv2d_dw(const struct k_conv2d *p, const float *x, const float *w, const float *b,
@@ -102,6 +259,13 @@ static K_UNUSED void k_conv2d_dw(const struct k_conv2d *p, const float *x, const
 {
 	k_idx mult = p->oc / p->groups, ohw = p->oh * p->ow, t;
 	struct k_epi e = { 1.0f, 1.0f, NULL, 0, 0, NULL, p->act, p->min, p->max, p->slope };
+
+#if K_AVX2
+	if (k_dw_vec_ok(p)) {
+		k_conv2d_dw_vec(p, x, w, b, y);
+		return;
+	}
+#endif
 
 	K_OMP(omp parallel for schedule(static) if (p->n * p->oc * ohw * p->kh * p->kw > K_PAR_MIN))
 	for (t = 0; t < p->n * p->oc; t++) {
@@ -169,10 +333,49 @@ static inline K_UNUSED void k_copy_nr(float *d, const float *s, k_idx n)
 	__m256i m0 = _mm256_cmpgt_epi32(nv, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 	__m256i m1 = _mm256_cmpgt_epi32(nv, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15));
 
+	if (n == K_NR) { /* the common case, without the (slow) masked moves */
+		_mm256_storeu_ps(d, _mm256_loadu_ps(s));
+		_mm256_storeu_ps(d + 8, _mm256_loadu_ps(s + 8));
+		return;
+	}
 	_mm256_maskstore_ps(d, m0, _mm256_maskload_ps(s, m0));
 	_mm256_maskstore_ps(d + 8, m1, _mm256_maskload_ps(s + 8, m1));
 #else
 	memcpy(d, s, (size_t)n * sizeof(float));
+#endif
+}
+
+/* d[0:n] = s[0], s[2], ..., s[2*(n-1)] for n <= K_NR: masked loads of the 2n-1 floats read
+ * and even/odd shuffles with AVX2. */
+static inline K_UNUSED void k_copy_s2_nr(float *d, const float *s, k_idx n)
+{
+#if K_AVX2
+	__m256i nv = _mm256_set1_epi32((int)(2 * n - 1)), iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256i e8 = _mm256_set1_epi32(8), m0 = _mm256_cmpgt_epi32(nv, iv);
+	__m256i m1 = _mm256_cmpgt_epi32(nv, _mm256_add_epi32(iv, e8));
+	__m256i m2 = _mm256_cmpgt_epi32(nv, _mm256_add_epi32(iv, _mm256_add_epi32(e8, e8)));
+	__m256i m3 = _mm256_cmpgt_epi32(nv, _mm256_add_epi32(iv, _mm256_set1_epi32(24)));
+	__m256i o0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), iv);
+	__m256i o1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_add_epi32(iv, e8));
+	__m256 a = _mm256_maskload_ps(s, m0), b = _mm256_maskload_ps(s + 8, m1);
+	__m256 c = _mm256_maskload_ps(s + 16, m2), e = _mm256_maskload_ps(s + 24, m3);
+
+	a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+	c = _mm256_shuffle_ps(c, e, _MM_SHUFFLE(2, 0, 2, 0));
+	a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+	c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(c), _MM_SHUFFLE(3, 1, 2, 0)));
+	if (n == K_NR) { /* unmasked stores where they are whole */
+		_mm256_storeu_ps(d, a);
+		_mm256_storeu_ps(d + 8, c);
+		return;
+	}
+	_mm256_maskstore_ps(d, o0, a);
+	_mm256_maskstore_ps(d + 8, o1, c);
+#else
+	k_idx t;
+
+	for (t = 0; t < n; t++)
+		d[t] = s[2 * t];
 #endif
 }
 
@@ -217,6 +420,8 @@ static K_UNUSED void k_im2col_panel(const struct k_conv2d *p, const float *xn, k
 					for (t = 0; t < lo; t++) d[t] = 0.0f;
 					if (sw == 1)
 						k_copy_nr(d + lo, xs, hi - lo);
+					else if (sw == 2 && hi > lo)
+						k_copy_s2_nr(d + lo, xs, hi - lo);
 					else
 						for (t = 0; t < hi - lo; t++) d[lo + t] = xs[t * sw];
 					for (t = hi; t < n; t++) d[t] = 0.0f;
@@ -256,6 +461,76 @@ static K_UNUSED void k_conv_pack(const void *ctx, k_idx j, float *dst)
 		k_im2col_panel(p, c->xn, c->g, j, dst);
 }
 
+/*
+ * The direct path (stride 1 across): the image is copied once into a zero-padded image, and
+ * the GEMM's B rows, tap (ci, ki, kj) for K_NR neighbouring output pixels of one output row,
+ * are K_NR consecutive floats of it, read in place through a table of tap offsets: no
+ * im2col.  Panels are K_NR pixels of one output row (the last one of a row narrower).
+ */
+static K_UNUSED void k_conv2d_direct(const struct k_conv2d *p, const float *x, const float *w,
+				     const float *b, float *y, void *scratch)
+{
+	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
+	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w, ohw = p->oh * p->ow;
+	k_idx pr = (p->ow + K_NR - 1) / K_NR, np = p->oh * pr, ns = (ocg + K_MR - 1) / K_MR;
+	k_idx *off = (k_idx *)scratch, ci, ki, kj, bn, g, t;
+	float *xp = (float *)(off + kk);
+	int nt = k_threads();
+	k_idx nb = nt == 1 || np >= 2 * nt ? 1 : k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks */
+	k_idx per = (ns + nb - 1) / nb;
+
+	for (ci = 0; ci < icg; ci++)
+		for (ki = 0; ki < p->kh; ki++)
+			for (kj = 0; kj < p->kw; kj++)
+				off[(ci * p->kh + ki) * p->kw + kj] = ci * ph * pw + ki * p->dil_h * pw + kj * p->dil_w;
+	memset(xp + p->c * ph * pw, 0, 2 * K_NR * sizeof(float));
+	for (bn = 0; bn < p->n; bn++) {
+		K_OMP(omp parallel for schedule(static) if (p->c * ph * pw > K_PAR_MIN))
+		for (ci = 0; ci < p->c; ci++) {
+			const float *xc = x + (bn * p->c + ci) * p->h * p->w;
+			float *d = xp + ci * ph * pw;
+			k_idx i, l;
+			memset(d, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+			for (i = 0; i < p->h; i++) {
+				float *dr = d + (p->pad_h + i) * pw;
+				for (l = 0; l < p->pad_w; l++)
+					dr[l] = 0.0f, dr[pw - 1 - l] = 0.0f;
+				memcpy(dr + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
+			}
+			memset(d + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+		}
+		for (g = 0; g < p->groups; g++) {
+			k_idx yo = (bn * p->oc + g * ocg) * ohw;
+			const float *res = p->res ? p->res + yo : NULL;
+			struct k_epi e = { 1.0f, 1.0f, b ? b + g * ocg : NULL, 1, 0, res, p->act, p->min, p->max,
+					   p->slope };
+			struct k_mm_job job = { ocg, ohw, kk, w + g * ocg * kk, K_MR * kk, kk, 1, NULL, NULL, NULL,
+						y + yo, ohw, &e, res };
+			const float *xg = xp + g * icg * ph * pw;
+			int epi = b || res || p->act != K_ACT_NONE;
+			K_OMP(omp parallel for schedule(dynamic) if (ocg * ohw * kk > K_PAR_MIN_MM && np * nb > 1))
+			for (t = 0; t < np * nb; t++) {
+				k_idx jp = t % np, s0 = t / np * per, s1 = k_min_idx(ns, s0 + per), s, pc;
+				k_idx oy = jp / pr, ox0 = jp % pr * K_NR, nr = k_min_idx(K_NR, p->ow - ox0);
+				const float *xb = xg + oy * p->stride_h * pw + ox0;
+				for (pc = 0; pc < kk; pc += K_KC) {
+					k_idx kc = k_min_idx(K_KC, kk - pc);
+					for (s = s0; s < s1; s++) {
+						k_idx mr = k_min_idx(K_MR, ocg - s * K_MR);
+						k_idx j0 = oy * p->ow + ox0;
+						int last = epi && pc + kc == kk;
+						if (!k_ukr_epi(kc, job.a + s * job.sa + pc, kk, 1, xb, 0, off + pc,
+							       job.y + s * K_MR * ohw + j0, ohw, mr, nr, pc > 0,
+							       last ? &e : NULL, s * K_MR, j0,
+							       res ? res + s * K_MR * ohw + j0 : NULL) && last)
+							k_mm_epi_tile(&job, s * K_MR, j0, mr, nr);
+					}
+				}
+			}
+		}
+	}
+}
+
 /* y = conv2d(x, w) + b, then res and act. scratch holds k_conv2d_scratch(p) bytes. */
 static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, const float *w, const float *b,
 				  float *y, void *scratch)
@@ -265,6 +540,10 @@ static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, cons
 
 	if (k_conv2d_is_dw(p)) {
 		k_conv2d_dw(p, x, w, b, y);
+		return;
+	}
+	if (k_conv2d_is_direct(p)) {
+		k_conv2d_direct(p, x, w, b, y, scratch);
 		return;
 	}
 	for (bn = 0; bn < p->n; bn++) {

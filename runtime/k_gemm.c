@@ -89,12 +89,51 @@ static inline K_UNUSED int k_threads(void)
  * The micro-kernel: y[0:mr, 0:nr] (=, or += if acc) A[0:mr, 0:kc] . B[0:kc, 0:K_NR], where
  * A(i,p) = a[i*rsa + p*csa] (packed strips: rsa 1, csa K_MR; a row-major matrix such as conv
  * weights: rsa = its row length, csa 1) and B's row p is the K_NR floats at b + p*rsb (a
- * packed panel: rsb K_NR).  Rows past mr read row 0 and are dropped; columns past nr are
- * computed from B's padding and dropped.
+ * packed panel: rsb K_NR), or at b + boff[p] if boff is not NULL (rows gathered in place:
+ * the direct convolution).  Rows past mr read row 0 and are dropped; columns past nr are
+ * computed from whatever B holds there and dropped.
  */
-static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx csa,
-			   const float *K_RESTRICT b, k_idx rsb, float *K_RESTRICT y, k_idx ldy, k_idx mr,
-			   k_idx nr, int acc)
+#if K_AVX2
+/* True if k_ukr_x can apply epilogue ep in registers: an activation k_act8 takes and C (if
+ * any) a bias per row or per column. */
+static inline K_UNUSED int k_epi_fusable(const struct k_epi *ep)
+{
+	return ep && k_act8_ok(ep->act) && (!ep->c || ep->c_cs == 0 || ep->c_cs == 1);
+}
+
+/* Row i, columns j0..j0+15 of the epilogue on v0, v1, as k_mm_epi_tile computes it; rr: the
+ * residual row or NULL. */
+static inline K_UNUSED void k_epi_row16(const struct k_epi *ep, k_idx i, k_idx j0, const float *rr,
+					__m256 *v0, __m256 *v1, __m256 vlo, __m256 vhi)
+{
+	__m256 va = _mm256_set1_ps(ep->alpha), c0 = _mm256_setzero_ps(), c1 = c0;
+
+	if (ep->c && ep->c_cs == 0) {
+		c0 = c1 = _mm256_set1_ps(ep->beta * ep->c[i * ep->c_rs]);
+	} else if (ep->c) {
+		__m256 vb = _mm256_set1_ps(ep->beta);
+		c0 = _mm256_mul_ps(vb, _mm256_loadu_ps(ep->c + i * ep->c_rs + j0));
+		c1 = _mm256_mul_ps(vb, _mm256_loadu_ps(ep->c + i * ep->c_rs + j0 + 8));
+	}
+	*v0 = _mm256_add_ps(_mm256_mul_ps(va, *v0), c0);
+	*v1 = _mm256_add_ps(_mm256_mul_ps(va, *v1), c1);
+	if (rr) {
+		*v0 = _mm256_add_ps(*v0, _mm256_loadu_ps(rr));
+		*v1 = _mm256_add_ps(*v1, _mm256_loadu_ps(rr + 8));
+	}
+	*v0 = k_act8(ep->act, *v0, vlo, vhi), *v1 = k_act8(ep->act, *v1, vlo, vhi);
+}
+#endif
+
+/*
+ * k_ukr_x with the epilogue: on a full tile (and with AVX2) ep is applied in registers
+ * before the store, taking Y's rows i0.. and columns j0.. and the residual tile res (row
+ * stride ldy, or NULL); returns 1 if it did, 0 if the caller still has to run it.
+ */
+static K_UNUSED int k_ukr_epi(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx csa,
+			      const float *K_RESTRICT b, k_idx rsb, const k_idx *boff, float *K_RESTRICT y,
+			      k_idx ldy, k_idx mr, k_idx nr, int acc, const struct k_epi *ep, k_idx i0,
+			      k_idx j0, const float *res)
 {
 	const float *a0 = a, *a1 = a + (mr > 1) * rsa, *a2 = a + (mr > 2) * 2 * rsa;
 	const float *a3 = a + (mr > 3) * 3 * rsa, *a4 = a + (mr > 4) * 4 * rsa, *a5 = a + (mr > 5) * 5 * rsa;
@@ -104,24 +143,34 @@ static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx
 	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 
-	for (p = 0, o = 0; p < kc; p++, o += csa, b += rsb) {
-		__m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
-		av = _mm256_broadcast_ss(a0 + o);
-		c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
-		av = _mm256_broadcast_ss(a1 + o);
-		c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
-		av = _mm256_broadcast_ss(a2 + o);
-		c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
-		av = _mm256_broadcast_ss(a3 + o);
-		c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
-		av = _mm256_broadcast_ss(a4 + o);
-		c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
-		av = _mm256_broadcast_ss(a5 + o);
-		c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
-	}
+	/* one step: row br of B against column o of the six rows of A */
+#define K_UKR_STEP(br)                                                                  \
+	do {                                                                            \
+		__m256 b0 = _mm256_loadu_ps(br), b1 = _mm256_loadu_ps((br) + 8), av;     \
+		av = _mm256_broadcast_ss(a0 + o);                                       \
+		c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01); \
+		av = _mm256_broadcast_ss(a1 + o);                                       \
+		c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11); \
+		av = _mm256_broadcast_ss(a2 + o);                                       \
+		c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21); \
+		av = _mm256_broadcast_ss(a3 + o);                                       \
+		c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31); \
+		av = _mm256_broadcast_ss(a4 + o);                                       \
+		c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41); \
+		av = _mm256_broadcast_ss(a5 + o);                                       \
+		c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51); \
+	} while (0)
+	if (boff)
+		for (p = 0, o = 0; p < kc; p++, o += csa)
+			K_UKR_STEP(b + boff[p]);
+	else
+		for (p = 0, o = 0; p < kc; p++, o += csa, b += rsb)
+			K_UKR_STEP(b);
+#undef K_UKR_STEP
 	if (mr == K_MR && nr == K_NR) {
 		float *y0 = y, *y1 = y + ldy, *y2 = y + 2 * ldy, *y3 = y + 3 * ldy, *y4 = y + 4 * ldy;
 		float *y5 = y + 5 * ldy;
+		int fuse = k_epi_fusable(ep);
 		if (acc) {
 			c00 = _mm256_add_ps(c00, _mm256_loadu_ps(y0)), c01 = _mm256_add_ps(c01, _mm256_loadu_ps(y0 + 8));
 			c10 = _mm256_add_ps(c10, _mm256_loadu_ps(y1)), c11 = _mm256_add_ps(c11, _mm256_loadu_ps(y1 + 8));
@@ -130,13 +179,24 @@ static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx
 			c40 = _mm256_add_ps(c40, _mm256_loadu_ps(y4)), c41 = _mm256_add_ps(c41, _mm256_loadu_ps(y4 + 8));
 			c50 = _mm256_add_ps(c50, _mm256_loadu_ps(y5)), c51 = _mm256_add_ps(c51, _mm256_loadu_ps(y5 + 8));
 		}
+		if (fuse) {
+			float lo = ep->act == K_ACT_RELU ? 0.0f : ep->act == K_ACT_CLIP ? ep->min : -INFINITY;
+			float hi = ep->act == K_ACT_CLIP ? ep->max : INFINITY;
+			__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+			k_epi_row16(ep, i0, j0, res, &c00, &c01, vlo, vhi);
+			k_epi_row16(ep, i0 + 1, j0, res ? res + ldy : NULL, &c10, &c11, vlo, vhi);
+			k_epi_row16(ep, i0 + 2, j0, res ? res + 2 * ldy : NULL, &c20, &c21, vlo, vhi);
+			k_epi_row16(ep, i0 + 3, j0, res ? res + 3 * ldy : NULL, &c30, &c31, vlo, vhi);
+			k_epi_row16(ep, i0 + 4, j0, res ? res + 4 * ldy : NULL, &c40, &c41, vlo, vhi);
+			k_epi_row16(ep, i0 + 5, j0, res ? res + 5 * ldy : NULL, &c50, &c51, vlo, vhi);
+		}
 		_mm256_storeu_ps(y0, c00), _mm256_storeu_ps(y0 + 8, c01);
 		_mm256_storeu_ps(y1, c10), _mm256_storeu_ps(y1 + 8, c11);
 		_mm256_storeu_ps(y2, c20), _mm256_storeu_ps(y2 + 8, c21);
 		_mm256_storeu_ps(y3, c30), _mm256_storeu_ps(y3 + 8, c31);
 		_mm256_storeu_ps(y4, c40), _mm256_storeu_ps(y4 + 8, c41);
 		_mm256_storeu_ps(y5, c50), _mm256_storeu_ps(y5 + 8, c51);
-		return;
+		return fuse;
 	}
 	_mm256_storeu_ps(out[0], c00), _mm256_storeu_ps(out[0] + 8, c01);
 	_mm256_storeu_ps(out[1], c10), _mm256_storeu_ps(out[1] + 8, c11);
@@ -150,10 +210,11 @@ static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx
 	float t0[K_NR] = { 0 }, t1[K_NR] = { 0 }, t2[K_NR] = { 0 };
 	float t3[K_NR] = { 0 }, t4[K_NR] = { 0 }, t5[K_NR] = { 0 };
 
-	for (p = 0, o = 0; p < kc; p++, o += csa, b += rsb) {
+	for (p = 0, o = 0; p < kc; p++, o += csa) {
 		float v0 = a0[o], v1 = a1[o], v2 = a2[o], v3 = a3[o], v4 = a4[o], v5 = a5[o];
+		const float *br = boff ? b + boff[p] : b + p * rsb;
 		for (j = 0; j < K_NR; j++) {
-			float bv = b[j];
+			float bv = br[j];
 			t0[j] += v0 * bv;
 			t1[j] += v1 * bv;
 			t2[j] += v2 * bv;
@@ -169,9 +230,27 @@ static K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx
 	memcpy(out[4], t4, sizeof t4);
 	memcpy(out[5], t5, sizeof t5);
 #endif
+	(void)ep, (void)i0, (void)j0, (void)res;
 	for (i = 0; i < mr; i++)
 		for (j = 0; j < nr; j++)
 			y[i * ldy + j] = (acc ? y[i * ldy + j] : 0.0f) + out[i][j];
+	return 0;
+}
+
+/* The micro-kernel alone. */
+static inline K_UNUSED void k_ukr_x(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx csa,
+				    const float *K_RESTRICT b, k_idx rsb, const k_idx *boff,
+				    float *K_RESTRICT y, k_idx ldy, k_idx mr, k_idx nr, int acc)
+{
+	k_ukr_epi(kc, a, rsa, csa, b, rsb, boff, y, ldy, mr, nr, acc, NULL, 0, 0, NULL);
+}
+
+/* The micro-kernel on B rows at b + p*rsb. */
+static inline K_UNUSED void k_ukr(k_idx kc, const float *K_RESTRICT a, k_idx rsa, k_idx csa,
+				  const float *K_RESTRICT b, k_idx rsb, float *K_RESTRICT y, k_idx ldy,
+				  k_idx mr, k_idx nr, int acc)
+{
+	k_ukr_x(kc, a, rsa, csa, b, rsb, NULL, y, ldy, mr, nr, acc);
 }
 
 /* The register tile on packed operands: y[0:mr, 0:nr] (=, or += if acc) a[kc][K_MR] . b[kc][K_NR]. */
@@ -202,7 +281,8 @@ struct k_mm_job {
 };
 
 /* The epilogue on tile rows i0.., columns j0.. of Y.  Full tiles with no activation, relu or
- * clip (the common conv epilogues) take loops of constant length the compiler vectorizes. */
+ * clip (the common conv epilogues) take loops of constant length the compiler vectorizes;
+ * with AVX2, sigmoid and silu are computed in registers too. */
 static K_UNUSED void k_mm_epi_tile(const struct k_mm_job *g, k_idx i0, k_idx j0, k_idx mr, k_idx nr)
 {
 	struct k_epi e = *g->e;
@@ -210,10 +290,10 @@ static K_UNUSED void k_mm_epi_tile(const struct k_mm_job *g, k_idx i0, k_idx j0,
 
 	if (e.c)
 		e.c += j0 * e.c_cs;
-	if (nr == K_NR && (e.act == K_ACT_NONE || e.act == K_ACT_RELU || e.act == K_ACT_CLIP)) {
-		float lo = e.act == K_ACT_NONE ? -INFINITY : e.act == K_ACT_RELU ? 0.0f : e.min;
-		float hi = e.act == K_ACT_CLIP ? e.max : INFINITY;
 #if K_AVX2
+	if (nr == K_NR && k_act8_ok(e.act)) {
+		float lo = e.act == K_ACT_RELU ? 0.0f : e.act == K_ACT_CLIP ? e.min : -INFINITY;
+		float hi = e.act == K_ACT_CLIP ? e.max : INFINITY;
 		/* clip as k_clip: lo > v ? lo : v, then hi < v ? hi : v (NaN passes through) */
 		__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), va = _mm256_set1_ps(e.alpha);
 		for (i = i0; i < i0 + mr; i++) {
@@ -234,12 +314,15 @@ static K_UNUSED void k_mm_epi_tile(const struct k_mm_job *g, k_idx i0, k_idx j0,
 				v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rr));
 				v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rr + 8));
 			}
-			v0 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v0));
-			v1 = _mm256_min_ps(vhi, _mm256_max_ps(vlo, v1));
+			v0 = k_act8(e.act, v0, vlo, vhi), v1 = k_act8(e.act, v1, vlo, vhi);
 			_mm256_storeu_ps(yr, v0), _mm256_storeu_ps(yr + 8, v1);
 		}
 		return;
+	}
 #endif
+	if (nr == K_NR && (e.act == K_ACT_NONE || e.act == K_ACT_RELU || e.act == K_ACT_CLIP)) {
+		float lo = e.act == K_ACT_NONE ? -INFINITY : e.act == K_ACT_RELU ? 0.0f : e.min;
+		float hi = e.act == K_ACT_CLIP ? e.max : INFINITY;
 		for (i = i0; i < i0 + mr; i++) {
 			float *yr = g->y + i * g->ldy + j0, cv[K_NR], v;
 			const float *rr = g->res ? g->res + i * g->ldy + j0 : NULL;
@@ -274,9 +357,11 @@ static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_
 		k_idx kc = k_min_idx(K_KC, g->k - pc);
 		for (s = s0; s < s1; s++) {
 			k_idx mr = k_min_idx(K_MR, g->m - s * K_MR);
-			k_ukr(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * K_NR, K_NR,
-			      g->y + s * K_MR * g->ldy + jp * K_NR, g->ldy, mr, nr, pc > 0);
-			if (epi && pc + kc == g->k)
+			int last = epi && pc + kc == g->k;
+			if (!k_ukr_epi(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * K_NR, K_NR,
+				       NULL, g->y + s * K_MR * g->ldy + jp * K_NR, g->ldy, mr, nr, pc > 0,
+				       last ? g->e : NULL, s * K_MR, jp * K_NR,
+				       g->res ? g->res + s * K_MR * g->ldy + jp * K_NR : NULL) && last)
 				k_mm_epi_tile(g, s * K_MR, jp * K_NR, mr, nr);
 		}
 	}
@@ -293,8 +378,9 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 	k_idx flops = g->m * g->n * g->k;
 	int nt = k_threads();
 
-	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN) {
-		K_OMP(omp parallel for schedule(static) if (flops > K_PAR_MIN && np > 1))
+	/* dynamic: on a busy machine a preempted thread's panels go to the other threads */
+	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN_MM) {
+		K_OMP(omp parallel for schedule(dynamic) if (flops > K_PAR_MIN_MM && np > 1))
 		for (jp = 0; jp < np; jp++) {
 			if (g->pack)
 				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
@@ -310,7 +396,7 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 	{
 		k_idx nb = k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks: >= 4 tiles per thread */
 		k_idx per = (ns + nb - 1) / nb;
-		K_OMP(omp parallel for schedule(static))
+		K_OMP(omp parallel for schedule(dynamic))
 		for (t = 0; t < nb * np; t++) {
 			k_idx b = t / np, s0 = b * per;
 			if (s0 < ns)
@@ -407,7 +493,7 @@ static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx
 	 * variable private, and shared counters race. */
 	if (csa == 1 && rsb == 1) {
 		k_idx nq = (n + 3) / 4;
-		K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
+		K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN_MM))
 		for (j = 0; j < nq; j++) {
 			float o[4];
 			k_idx i, p;
@@ -423,7 +509,7 @@ static K_UNUSED void k_mm_small(k_idx m, k_idx n, k_idx k, const float *a, k_idx
 		}
 		return;
 	}
-	K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN))
+	K_OMP(omp parallel for schedule(static) if (m * n * k > K_PAR_MIN_MM))
 	for (j = 0; j < n; j += 256) {
 		k_idx i, p, l, jn = k_min_idx(256, n - j);
 		for (i = 0; i < m; i++) {

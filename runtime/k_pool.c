@@ -27,8 +27,49 @@ static inline K_UNUSED void k_pool_range(k_idx off, k_idx s, k_idx lim, k_idx n,
 	*hi = b < *lo ? *lo : (b < n ? b : n);
 }
 
+/* yr[0:n] = max(yr[t], xs[t*sw]) for sw 1 or 2 with AVX2, NaN winning: 8 outputs at a time,
+ * masked loads and stores so nothing past the run is touched. */
+#if K_AVX2
+static K_UNUSED void k_max_run8(float *yr, const float *xs, k_idx n, k_idx sw)
+{
+	__m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), i8 = _mm256_set1_epi32(8);
+	k_idx ox;
+
+	/* whole vectors while the next one starts inside the run (masked moves are slow) */
+	for (ox = 0; ox + 8 < n; ox += 8) {
+		__m256 m = _mm256_loadu_ps(yr + ox), v, take;
+		if (sw == 1) {
+			v = _mm256_loadu_ps(xs + ox);
+		} else {
+			__m256 a = _mm256_loadu_ps(xs + 2 * ox), b = _mm256_loadu_ps(xs + 2 * ox + 8);
+			a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+			v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+		}
+		take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		_mm256_storeu_ps(yr + ox, _mm256_blendv_ps(m, v, take));
+	}
+	for (; ox < n; ox += 8) {
+		k_idx c = k_min_idx(8, n - ox);
+		__m256i om = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)c), iv);
+		__m256 m = _mm256_maskload_ps(yr + ox, om), v, take;
+		if (sw == 1) {
+			v = _mm256_maskload_ps(xs + ox, om);
+		} else {
+			__m256i span = _mm256_set1_epi32((int)(2 * c - 1));
+			__m256 a = _mm256_maskload_ps(xs + 2 * ox, _mm256_cmpgt_epi32(span, iv));
+			__m256 b = _mm256_maskload_ps(xs + 2 * ox + 8, _mm256_cmpgt_epi32(span, _mm256_add_epi32(iv, i8)));
+			a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+			v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+		}
+		take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		_mm256_maskstore_ps(yr + ox, om, _mm256_blendv_ps(m, v, take));
+	}
+}
+#endif
+
 /* Row by row: each window tap is a max over a strided run of the output row (in L1), without
- * branches, so it vectorizes; NaN wins as in PyTorch, whatever the tap order. */
+ * branches, so it vectorizes (stride 2 too, with AVX2); NaN wins as in PyTorch, whatever the
+ * tap order. */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
 {
 	k_idx t, np = p->n * p->c;
@@ -54,6 +95,12 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 					if (hi <= lo)
 						continue;
 					xs = xr + lo * sw + off;
+#if K_AVX2
+					if (sw <= 2) {
+						k_max_run8(yr + lo, xs, hi - lo, sw);
+						continue;
+					}
+#endif
 					for (ox = 0; ox < hi - lo; ox++) {
 						float v = xs[ox * sw], m = yr[lo + ox];
 						yr[lo + ox] = (v > m || v != v) ? v : m;

@@ -24,6 +24,7 @@ static const int conv_cases[][14] = {
 	{ 1, 5, 6, 6, 10, 3, 3, 3, 3, 4, 4, 1, 1, 5 },    /* depthwise, padding > kernel / 2 */
 	{ 2, 64, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* large enough to run in parallel */
 	{ 1, 96, 28, 28, 96, 3, 3, 1, 1, 1, 1, 1, 1, 96 },
+	{ 2, 64, 60, 60, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64 }, /* depthwise, enough work to run in parallel */
 	/* the panel-at-a-time GEMM and im2col runs */
 	{ 1, 16, 5, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* 16-pixel panels span output rows of 7 */
 	{ 2, 24, 3, 37, 7, 3, 3, 1, 2, 1, 1, 1, 1, 1 },   /* rows wider than a panel, stride 2 in x */
@@ -35,6 +36,20 @@ static const int conv_cases[][14] = {
 	{ 1, 4, 6, 40, 4, 1, 17, 1, 1, 0, 8, 1, 1, 4 },   /* wider than K_DW_MAXKW: plain loops */
 	{ 1, 6, 5, 4, 6, 3, 3, 1, 1, 1, 3, 1, 1, 6 },     /* no column where all taps are valid */
 	{ 2, 3, 8, 8, 6, 3, 3, 1, 1, 2, 2, 2, 2, 3 },     /* multiplier 2, dilation 2 */
+	/* the vector depthwise kernel: full vectors and a masked tail per row, stride 2 */
+	{ 1, 3, 10, 35, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3 },   /* ow 35: 4 vectors and a tail of 3 */
+	{ 1, 4, 20, 37, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4 },   /* stride 2, ow 19 */
+	{ 2, 5, 17, 29, 5, 5, 5, 2, 2, 2, 2, 1, 1, 5 },   /* 5x5 stride 2 */
+	{ 1, 4, 11, 24, 8, 3, 3, 2, 1, 1, 1, 1, 1, 4 },   /* stride 2 down, 1 across, multiplier 2 */
+	{ 1, 2, 130, 130, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2 }, /* padded plane too big for the stack */
+	{ 1, 3, 12, 20, 3, 3, 3, 1, 1, 2, 1, 2, 1, 3 },   /* 3x3, dilation 2 down only */
+	/* the direct path (stride 1 across, panels within an output row) */
+	{ 1, 8, 9, 30, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2 },   /* 2 groups, 2 panels a row, the 2nd of 14 */
+	{ 2, 5, 20, 26, 7, 3, 3, 2, 1, 2, 2, 2, 2, 1 },   /* stride 2 down, dilation 2, batch 2 */
+	{ 1, 3, 6, 13, 14, 3, 5, 1, 1, 0, 2, 1, 1, 1 },   /* one 13-pixel panel a row, no padding down */
+	{ 1, 40, 12, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* k = 360 > K_KC */
+	{ 1, 2, 3, 12, 5, 5, 5, 1, 1, 2, 2, 1, 1, 1 },    /* kernel taller than the input */
+	{ 1, 16, 2, 40, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* 6 panels: row blocks shared out */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)
@@ -92,7 +107,6 @@ static void test_conv2d(void **state)
 				      .dil_h = c[11], .dil_w = c[12], .groups = c[13] };
 		p.oh = (p.h + 2 * p.pad_h - p.dil_h * (p.kh - 1) - 1) / p.stride_h + 1;
 		p.ow = (p.w + 2 * p.pad_w - p.dil_w * (p.kw - 1) - 1) / p.stride_w + 1;
-		p.act = (enum k_act)(t % (K_ACT_LEAKY_RELU + 1));
 		p.min = -0.5f, p.max = 0.75f, p.slope = 0.1f;
 		size_t nx = (size_t)(p.n * p.c * p.h * p.w), nw = (size_t)(p.oc * p.c / p.groups * p.kh * p.kw);
 		size_t ny = (size_t)(p.n * p.oc * p.oh * p.ow);
@@ -100,15 +114,19 @@ static void test_conv2d(void **state)
 		float *res = kt_randv(ny, -1, 1), *y = kt_falloc(ny);
 		double *ref = kt_dalloc(ny);
 		void *scratch = malloc(k_conv2d_scratch(&p) + 1);
-		p.res = t % 2 ? res : NULL;
-		ref_conv(&p, x, w, t % 3 ? b : NULL, ref);
-		for (int th = 0; th < KT_NTHREADS; th++) {
-			char what[64];
-			kt_set_threads(kt_threads[th]);
-			memset(y, 0xff, ny * sizeof *y);
-			k_conv2d_f32(&p, x, w, t % 3 ? b : NULL, y, scratch);
-			snprintf(what, sizeof what, "conv case %zu, %d threads", t, kt_threads[th]);
-			kt_check(what, y, ref, ny, 1e-4, 1e-4);
+		/* two passes, so each case runs with two activations, with and without a residual */
+		for (size_t pass = 0; pass < 2; pass++) {
+			p.act = (enum k_act)((t + 3 * pass) % (K_ACT_LEAKY_RELU + 1));
+			p.res = (t + pass) % 2 ? res : NULL;
+			ref_conv(&p, x, w, t % 3 ? b : NULL, ref);
+			for (int th = 0; th < KT_NTHREADS; th++) {
+				char what[64];
+				kt_set_threads(kt_threads[th]);
+				memset(y, 0xff, ny * sizeof *y);
+				k_conv2d_f32(&p, x, w, t % 3 ? b : NULL, y, scratch);
+				snprintf(what, sizeof what, "conv case %zu pass %zu, %d threads", t, pass, kt_threads[th]);
+				kt_check(what, y, ref, ny, 1e-4, 1e-4);
+			}
 		}
 		free(x), free(w), free(b), free(res), free(y), free(ref), free(scratch);
 	}

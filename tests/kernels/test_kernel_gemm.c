@@ -11,12 +11,23 @@ static const int mm_cases[][3] = {
 };
 #define NCASES (sizeof mm_cases / sizeof mm_cases[0])
 
+/* More than K_PAR_MIN_MM multiply-adds, so they run in parallel: linear only (gemm and matmul
+ * share its drivers), to keep the test short. */
+static const int big_cases[][3] = {
+	{ 4, 2048, 600 }, { 1, 4100, 1030 }, /* few rows: dot products */
+	{ 300, 40, 400 },                    /* 3 panels: (row block, panel) tiles */
+	{ 150, 200, 160 },                   /* 13 panels shared out */
+};
+#define NBIG (sizeof big_cases / sizeof big_cases[0])
+
 static double ref_act(enum k_act act, double v, double lo, double hi)
 {
 	switch (act) {
 	case K_ACT_RELU: return v > 0 ? v : 0;
 	case K_ACT_CLIP: return v < lo ? lo : v > hi ? hi : v;
 	case K_ACT_GELU: return 0.5 * v * (1 + erf(v / sqrt(2.0)));
+	case K_ACT_SIGMOID: return 1 / (1 + exp(-v));
+	case K_ACT_SILU: return v / (1 + exp(-v));
 	default: return v;
 	}
 }
@@ -24,10 +35,11 @@ static double ref_act(enum k_act act, double v, double lo, double hi)
 static void test_linear(void **state)
 {
 	(void)state;
-	for (size_t t = 0; t < NCASES; t++) {
-		k_idx m = mm_cases[t][0], n = mm_cases[t][1], k = mm_cases[t][2];
-		enum k_act acts[] = { K_ACT_NONE, K_ACT_RELU, K_ACT_CLIP, K_ACT_GELU };
-		struct k_linear p = { .m = m, .n = n, .k = k, .act = acts[t % 4], .min = -0.5f, .max = 0.5f };
+	for (size_t t = 0; t < NCASES + NBIG; t++) {
+		const int *c = t < NCASES ? mm_cases[t] : big_cases[t - NCASES];
+		k_idx m = c[0], n = c[1], k = c[2];
+		enum k_act acts[] = { K_ACT_NONE, K_ACT_RELU, K_ACT_CLIP, K_ACT_GELU, K_ACT_SILU, K_ACT_SIGMOID };
+		struct k_linear p = { .m = m, .n = n, .k = k, .act = acts[t % 6], .min = -0.5f, .max = 0.5f };
 		float *x = kt_randv((size_t)(m * k), -1, 1), *w = kt_randv((size_t)(n * k), -1, 1);
 		float *b = kt_randv((size_t)n, -1, 1), *res = kt_randv((size_t)(m * n), -1, 1);
 		float *y = kt_falloc((size_t)(m * n));
@@ -47,6 +59,7 @@ static void test_linear(void **state)
 		for (int th = 0; th < KT_NTHREADS; th++) {
 			char what[64];
 			kt_set_threads(kt_threads[th]);
+			memset(y, 0xff, (size_t)(m * n) * sizeof *y); /* NaN: a tile left unwritten shows */
 			k_linear_f32(&p, x, w, bb, y, scratch);
 			snprintf(what, sizeof what, "linear %dx%dx%d, %d threads", (int)m, (int)n, (int)k, kt_threads[th]);
 			kt_check(what, y, ref, (size_t)(m * n), 1e-4, 1e-4);
@@ -86,6 +99,7 @@ static void test_gemm(void **state)
 			for (int th = 0; th < KT_NTHREADS; th++) {
 				char what[80];
 				kt_set_threads(kt_threads[th]);
+				memset(y, 0xff, (size_t)(m * n) * sizeof *y);
 				k_gemm_f32(&p, a, b, cm ? c : NULL, y, scratch);
 				snprintf(what, sizeof what, "gemm %dx%dx%d mode %d, %d threads", (int)m, (int)n, (int)k, mode,
 					 kt_threads[th]);
@@ -126,6 +140,7 @@ static void test_matmul(void **state)
 			for (int th = 0; th < KT_NTHREADS; th++) {
 				char what[80];
 				kt_set_threads(kt_threads[th]);
+				memset(y, 0xff, (size_t)(6 * m * n) * sizeof *y);
 				k_matmul_f32(&p, a, b, y, scratch);
 				snprintf(what, sizeof what, "matmul %dx%dx%d mode %d, %d threads", (int)m, (int)n, (int)k,
 					 mode, kt_threads[th]);
@@ -164,10 +179,35 @@ static void test_act_row(void **state)
 	}
 }
 
+/* k_act_row's tanh (vectorized with AVX2) against tanh, from tiny to huge, infinities, NaN. */
+static void test_tanh_row(void **state)
+{
+	enum { N = 211 };
+	float y[N];
+	double ref[N];
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		float v = (float)(i - N / 2) * (i % 3 == 0 ? 1e-4f : i % 3 == 1 ? 0.05f : 0.6f);
+		if (i == 5)
+			v = INFINITY;
+		if (i == 6)
+			v = -INFINITY;
+		if (i == 7 || i == 209)
+			v = NAN;
+		if (i == 8)
+			v = -1e30f;
+		y[i] = v;
+		ref[i] = tanh((double)v);
+	}
+	k_act_row(K_ACT_TANH, 0, 0, 0, y, N);
+	kt_check("tanh row", y, ref, N, 2e-7, 1e-6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_act_row),
+		cmocka_unit_test(test_tanh_row),
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_gemm),
 		cmocka_unit_test(test_matmul),

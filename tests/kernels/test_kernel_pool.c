@@ -27,6 +27,9 @@ static const int pool_cases[][13] = {
 	{ 1, 2, 33, 17, 5, 5, 2, 3, 2, 2, 1, 1, 1 },
 	{ 1, 1, 5, 5, 5, 5, 1, 1, 2, 2, 1, 1, 0 },
 	{ 4, 64, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1 }, /* large enough to run in parallel */
+	{ 1, 3, 55, 55, 3, 3, 2, 2, 0, 0, 1, 1, 1 },  /* squeezenet's: ceil mode, rows of 27 */
+	{ 1, 2, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 0 },   /* stride 1, rows of 37 */
+	{ 1, 2, 8, 40, 2, 4, 2, 2, 0, 1, 1, 1, 0 },   /* stride 2, even kernel, rows of 20 */
 };
 
 static void ref_maxpool(const struct k_pool2d *p, const float *x, double *y)
@@ -144,6 +147,28 @@ static void test_maxpool_nan(void **state)
 	(void)state;
 	k_maxpool2d_f32(&p, x, y);
 	assert_true(isnan(y[0]));
+	{
+		/* a row of 19 outputs (vector runs and a tail), stride 2: NaN wins in its windows only */
+		float xw[40], yw[19];
+		struct k_pool2d q = { .n = 1, .c = 1, .h = 1, .w = 40, .kh = 1, .kw = 3, .stride_h = 1, .stride_w = 2,
+				      .dil_h = 1, .dil_w = 1, .oh = 1, .ow = 19 };
+		for (int i = 0; i < 40; i++)
+			xw[i] = (float)(i % 7);
+		xw[9] = NAN, xw[34] = NAN;
+		k_maxpool2d_f32(&q, xw, yw);
+		for (int o = 0; o < 19; o++) {
+			float want = -INFINITY;
+			int nan = 0;
+			for (int k = 0; k < 3; k++) {
+				nan |= isnan(xw[2 * o + k]);
+				want = xw[2 * o + k] > want ? xw[2 * o + k] : want;
+			}
+			if (nan)
+				assert_true(isnan(yw[o]));
+			else
+				assert_true(yw[o] == want);
+		}
+	}
 }
 
 /* h w oh ow */

@@ -1,6 +1,7 @@
 /* LSTM and GRU against double-precision references written straight from PyTorch's
  * documented equations: layers, directions, batch_first, with and without biases. */
 #include "runtime/k_base.c"
+#include "runtime/k_gemm.c"
 #include "runtime/k_rnn.c"
 #include "tests/kernels/kt.h"
 
@@ -79,6 +80,8 @@ static void ref_rnn(const struct k_rnn *p, int lstm, const float *x, const float
 static const int rnn_cases[][8] = {
 	{ 1, 1, 1, 1, 1, 1, 0, 1 }, { 5, 2, 8, 16, 2, 1, 1, 1 }, { 5, 2, 8, 16, 2, 2, 1, 1 },
 	{ 7, 3, 5, 11, 3, 2, 0, 1 }, { 4, 1, 6, 7, 1, 2, 1, 0 }, { 3, 4, 13, 9, 2, 1, 0, 0 },
+	/* long enough that the input gates are a packed GEMM (T*B > 4 rows, tails of 6 and 16) */
+	{ 23, 1, 40, 37, 2, 1, 0, 1 }, { 9, 2, 19, 20, 2, 2, 1, 1 }, { 13, 5, 70, 64, 1, 1, 0, 1 },
 };
 
 static void run_case(int lstm, const int *cs)
