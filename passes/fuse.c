@@ -4,7 +4,8 @@
  *     w' = w * g / sqrt(var + eps) per output channel, b' = (b - mean) * that + beta
  *   conv(...) -> add(., r) -> relu  =>  conv(..., residual=r, act=relu)
  * Only when the intermediate has no other use and the weights are constants.
- * New weights are computed in double and rounded once. Linear. */
+ * New weights are computed in double and rounded once. Linear; inside the blocks of ifs and
+ * loops as at the top level. */
 #include <math.h>
 #include <string.h>
 
@@ -149,19 +150,28 @@ static void fuse_epilogue(struct ir_module *m, struct ir_block *b, size_t i, uin
 	u->dead = 1;
 }
 
-void fuse(struct ir_module *m)
+/* Fuses in b and, first, in the blocks of its ifs and loops. */
+static void fuse_block(struct ir_module *m, struct ir_block *b, int *uses)
 {
-	struct ir_block *b = ir_main(m)->body;
-	int *uses = ir_use_counts(m, &m->ctx->scratch);
-	for (int k = 0; k < m->noutputs; k++)
-		uses[m->outputs[k].value]++;
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
 		struct ir_node *n = ir_node(m, id);
-		if (n->dead || (n->op != OP_CONV2D && n->op != OP_LINEAR))
+		if (n->dead)
+			continue;
+		for (int k = 0; k < n->nblocks; k++)
+			fuse_block(m, n->blocks[k], uses);
+		if (n->op != OP_CONV2D && n->op != OP_LINEAR)
 			continue;
 		size_t before = b->nodes.len;
 		fuse_epilogue(m, b, i, id, uses);
 		i += b->nodes.len - before; /* weights inserted before the conv */
 	}
+}
+
+void fuse(struct ir_module *m)
+{
+	int *uses = ir_use_counts(m, &m->ctx->scratch);
+	for (int k = 0; k < m->noutputs; k++)
+		uses[m->outputs[k].value]++;
+	fuse_block(m, ir_main(m)->body, uses);
 }

@@ -636,6 +636,28 @@ def build_dynamic(sign):
     return build
 
 
+class CtrlConv(nn.Module):
+    """Convolutions inside data-dependent control flow, where fuse folds the batch norm and
+    fuses the residual add and the activation in the blocks of the if and the loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        if bool(x.mean() > 0.0):
+            h = torch.relu(self.bn(self.c1(x)))
+        else:
+            h = torch.sigmoid(self.c1(x))
+        n = 0
+        while bool(h.abs().mean() < 4.0) and n < 6:
+            h = torch.relu(self.c2(h) + h)
+            n += 1
+        return h * (n + 1)
+
+
 class CtrlBreak(nn.Module):
     """break and continue (TorchScript saves them as condition flags and uninitialized values)
     in a for loop and a while loop, decided by tensor values; an in-place op in a branch."""
@@ -876,6 +898,7 @@ SMALL = {
     "cls_instances": build_seq(ClsInstances, (3, 8)),
     "ctrl_break": build_seq(CtrlBreak, (3, 8)),
     "ctrl_break_src": build_seq(CtrlBreak, (3, 8)),
+    "ctrl_conv": build_seq(CtrlConv, (1, 4, 6, 6)),
     "nested_out": build_seq(NestedOut, (3, 8)),
     "dict_out": build_seq(DictOut, (3, 8)),
     "dict_in": lambda: (DictIn(), [({"image": randn((2, 5)), "bias": randn((3, 5))},)]),
@@ -930,7 +953,7 @@ SCRIPTED = {"ctrl", "dynamic_pos", "dynamic_neg", "mlp_scripted", "lenet_scripte
 SCRIPTED |= {"lstm_scripted", "gru_bi_scripted", "encoder_small_scripted",
              "transformer_encoder_scripted"}
 SCRIPTED |= {"cls_acc", "cls_instances"}
-SCRIPTED |= {"ctrl_break", "ctrl_break_src"}
+SCRIPTED |= {"ctrl_break", "ctrl_break_src", "ctrl_conv"}
 SCRIPTED |= {"dict_out", "dict_in", "adapter_instances"}
 
 

@@ -79,6 +79,7 @@ kiln_model_test(cls_instances ${KILN_FIXTURES} 3x8 small scripted)
 # uninitialized values), and written out in a hand-edited archive's code.
 kiln_model_test(ctrl_break ${KILN_FIXTURES} 3x8 small scripted)
 kiln_model_test(ctrl_break_src ${KILN_FIXTURES} 3x8 small scripted)
+kiln_model_test(ctrl_conv ${KILN_FIXTURES} 1x4x6x6 small scripted)
 kiln_model_test(micro_seq_ops ${KILN_FIXTURES} 2x3x4,2x4x5 small)
 # Flattening (detectron2's order: depth first, dict keys sorted): a traced model returning
 # (tensor, [tensor, tensor]); a scripted one returning a Dict[str, Tensor] built out of key

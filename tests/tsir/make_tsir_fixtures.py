@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 MODELS = os.path.join(REPO, "tests", "models", "fixtures")
 NAMES = ["mlp", "lenet", "ctrl", "mlp_scripted", "lenet_scripted", "lstm", "gru_bi", "encoder_small",
          "lstm_scripted", "gru_bi_scripted", "encoder_small_scripted", "dynamic_pos", "cls_acc", "cls_instances",
-         "digits_cnn", "ctrl_break", "ctrl_break_src", "dict_out", "adapter_instances"]
+         "digits_cnn", "ctrl_break", "ctrl_break_src", "dict_out", "adapter_instances", "ctrl_conv"]
 # Frozen graphs of these hold constants freezing computed (RNN weight lists printed as
 # [<Tensors>], attention weights packed by freezing, batch norms folded into conv weights)
 # that exist in no unfrozen archive, so a frozen dump plus the model's .pt cannot give the
@@ -32,7 +32,7 @@ NO_FROZEN = {"lstm", "gru_bi", "lstm_scripted", "gru_bi_scripted", "encoder_smal
              "transformer_encoder", "transformer_encoder_scripted", "resnet18",
              "resnet18_scripted", "mobilenet_v2", "mobilenet_v2_scripted", "efficientnet_b0",
              "efficientnet_b0_scripted", "densenet121", "densenet121_scripted",
-             "shufflenet_v2_x1_0", "shufflenet_v2_x1_0_scripted"}
+             "shufflenet_v2_x1_0", "shufflenet_v2_x1_0_scripted", "ctrl_conv"}
 
 
 def clean(text):

@@ -11,7 +11,7 @@ foreach(model mlp=2x16 lenet=1x1x28x28 ctrl=2x8 mlp_scripted=2x16 lenet_scripted
               lstm=2x5x8 gru_bi=2x5x8 encoder_small=2x7x32 lstm_scripted=2x5x8
               gru_bi_scripted=2x5x8 encoder_small_scripted=2x7x16 dynamic_pos=2x3
               cls_acc=3x8 cls_instances=3x8 digits_cnn=1x1x8x8 ctrl_break=3x8
-              ctrl_break_src=3x8 dict_out=3x8 adapter_instances=2x5x8)
+              ctrl_break_src=3x8 dict_out=3x8 adapter_instances=2x5x8 ctrl_conv=1x4x6x6)
   string(REPLACE "=" ";" entry ${model})
   list(GET entry 0 name)
   list(GET entry 1 shape)
