@@ -60,6 +60,14 @@ add_test(NAME assert_at_run_time
                  ${KILN_MODELS_WORK}/assert_at_run_time)
 set_tests_properties(assert_at_run_time PROPERTIES LABELS "models;small;scripted"
                      ENVIRONMENT "${KILN_MODELS_ENV}")
+# The same, compiled from PyTorch's inlined IR text of the model with --weights.
+add_test(NAME assert_at_run_time_tsir
+         COMMAND sh ${KILN_MODELS_DIR}/run_raise.sh $<TARGET_FILE:kiln>
+                 ${CMAKE_SOURCE_DIR}/tests/tsir/fixtures/dynamic_pos.inlined.txt 2x3
+                 "the input must not be all zeros" ${KILN_MODELS_WORK}/assert_at_run_time_tsir
+                 --weights ${KILN_FIXTURES}/dynamic_pos.pt)
+set_tests_properties(assert_at_run_time_tsir PROPERTIES LABELS "models;small;scripted;tsir"
+                     ENVIRONMENT "${KILN_MODELS_ENV}")
 # Recurrent layers and attention: nn.LSTM / nn.GRU (2 layers, batch_first; the GRU
 # bidirectional) traced and scripted; nn.TransformerEncoder's fused layer (d_model 32;
 # relu + post-norm, gelu + norm_first); bmm/baddbmm/masked_fill/where/embedding/layer_norm.

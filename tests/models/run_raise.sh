@@ -1,11 +1,13 @@
 #!/bin/sh
-# run_raise.sh KILN MODEL.pt SHAPE MESSAGE WORKDIR: the model raises at run time on an
-# all-zero input; the compiled program must print MESSAGE and exit 1 (not crash, not 0).
+# run_raise.sh KILN MODEL SHAPE MESSAGE WORKDIR [KILN-ARGS...]: the model raises at run time
+# on an all-zero input; the compiled program must print MESSAGE and exit 1 (not crash, not 0).
+# MODEL is a .pt, or IR text with --weights MODEL.pt among KILN-ARGS.
 set -u
 kiln=$1 model=$2 shape=$3 msg=$4 work=$5
+shift 5
 fail() { echo "run_raise.sh: FAIL: $*"; exit 1; }
 rm -rf "$work" && mkdir -p "$work/out" || fail "cannot create $work"
-"$kiln" "$model" --input-shape "$shape" --main -o "$work/m.c" || fail "kiln failed"
+"$kiln" "$model" "$@" --input-shape "$shape" --main -o "$work/m.c" || fail "kiln failed"
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -pedantic -Werror "$work/m.c" -o "$work/m" -lm || fail "cc failed"
 dims=$(echo "$shape" | tr x ,)
 ${KILN_PYTHON:-/usr/bin/python3} -c "import numpy as np; np.save('$work/zeros.npy', np.zeros(($dims,), np.float32))" \
