@@ -399,8 +399,14 @@ static int c_binary(struct canon *c, uint32_t id)
 	if ((a == ATEN_ADD || a == ATEN_ADD_ || a == ATEN_SUB || a == ATEN_SUB_ || a == ATEN_RSUB) &&
 	    !ir_get_float(c->m, n->in[2], &alpha))
 		return 0;
-	if ((a == ATEN_DIV || a == ATEN_DIV_) && !ir_is_none(c->m, n->in[2]))
-		diag_error(c->m->ctx, n->loc, "div with a rounding mode is not supported");
+	if ((a == ATEN_DIV || a == ATEN_DIV_) && !ir_is_none(c->m, n->in[2])) {
+		/* of two scalars (0-d tensors), as traced shape arithmetic has: fold computes it */
+		for (int k = 0; k < 2; k++)
+			if (V(c, n->in[k])->kind == VK_TENSOR && V(c, n->in[k])->shape.rank != 0)
+				diag_error(c->m->ctx, n->loc, "div with a rounding mode is supported "
+				           "on scalars only, not on tensors");
+		return 0;
+	}
 	uint32_t x = n->in[0], y = n->in[1];
 	if (a == ATEN_RSUB) {
 		uint32_t t = x;

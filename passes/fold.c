@@ -120,19 +120,47 @@ static int fold_arith(struct folder *f, uint32_t id, enum aten_id op)
 	if (!scalar_of(m, n->in[0], &ia, &a, &x) || (op != ATEN_NEG && !scalar_of(m, n->in[1], &ib, &b, &y)))
 		return 0;
 	int ints = ia && ib;
+	int64_t r;
+	/* div(a, b, rounding_mode='trunc' | 'floor'), which traced shape arithmetic uses
+	 * (head_dim = embed_dim // num_heads in multi-head attention) */
+	int rounding = 0;   /* 0: true division, 1: trunc, 2: floor */
+	if ((op == ATEN_DIV || op == ATEN_DIV_) && n->nin > 2 && !ir_is_none(m, n->in[2])) {
+		const struct ir_const *rc = ir_const_of(m, n->in[2]);
+		if (!rc || rc->kind != CK_STR)
+			return 0;
+		if (strcmp(rc->s, "trunc") == 0)
+			rounding = 1;
+		else if (strcmp(rc->s, "floor") == 0)
+			rounding = 2;
+		else
+			diag_error(m->ctx, n->loc, "div: rounding_mode must be 'trunc', 'floor' or None, "
+			           "not '%s'", rc->s);
+	}
 	if (ints) {
+		if ((op == ATEN_FLOORDIV || op == ATEN_FLOOR_DIVIDE || op == ATEN_REMAINDER ||
+		     rounding) && b == 0)
+			diag_error(m->ctx, n->loc, "integer division by zero");
+		if (b == -1 && a == INT64_MIN)
+			op = ATEN_MUL;   /* the quotient overflows: reported below */
 		switch (op) {
-		case ATEN_ADD: return fold_int(f, id, a + b);
-		case ATEN_SUB: return fold_int(f, id, a - b);
-		case ATEN_MUL: return fold_int(f, id, a * b);
-		case ATEN_NEG: return fold_int(f, id, -a);
+		case ATEN_ADD: case ATEN_SUB: case ATEN_MUL:
+			if (op == ATEN_ADD ? __builtin_add_overflow(a, b, &r)
+			    : op == ATEN_SUB ? __builtin_sub_overflow(a, b, &r)
+			    : __builtin_mul_overflow(a, b, &r))
+				diag_error(m->ctx, n->loc, "integer overflow in %s of %lld and %lld",
+				           n->a.aten.name, (long long)a, (long long)b);
+			return fold_int(f, id, r);
+		case ATEN_NEG:
+			if (a == INT64_MIN)
+				diag_error(m->ctx, n->loc, "integer overflow in neg of %lld", (long long)a);
+			return fold_int(f, id, -a);
+		case ATEN_DIV: case ATEN_DIV_:
+			if (!rounding)
+				break;
+			return fold_int(f, id, rounding == 1 ? a / b : floordiv(a, b));
 		case ATEN_FLOORDIV: case ATEN_FLOOR_DIVIDE:
-			if (b == 0)
-				diag_error(m->ctx, n->loc, "integer division by zero");
 			return fold_int(f, id, floordiv(a, b));
 		case ATEN_REMAINDER:
-			if (b == 0)
-				diag_error(m->ctx, n->loc, "integer modulo by zero");
 			return fold_int(f, id, a - floordiv(a, b) * b);
 		case ATEN_EQ: return fold_bool(f, id, a == b);
 		case ATEN_NE: return fold_bool(f, id, a != b);
@@ -147,7 +175,8 @@ static int fold_arith(struct folder *f, uint32_t id, enum aten_id op)
 	case ATEN_ADD: return fold_float(f, id, x + y);
 	case ATEN_SUB: return fold_float(f, id, x - y);
 	case ATEN_MUL: return fold_float(f, id, x * y);
-	case ATEN_DIV: return fold_float(f, id, x / y);
+	case ATEN_DIV: case ATEN_DIV_:
+		return fold_float(f, id, rounding == 1 ? trunc(x / y) : rounding == 2 ? floor(x / y) : x / y);
 	case ATEN_NEG: return fold_float(f, id, -x);
 	case ATEN_POW: return fold_float(f, id, pow(x, y));
 	case ATEN_FLOORDIV: case ATEN_FLOOR_DIVIDE: return fold_float(f, id, floor(x / y));
@@ -749,6 +778,53 @@ static int fold_from_scalar(struct folder *f, uint32_t id)
 	return 1;
 }
 
+/* add/sub/mul/div of two constant 0-dim tensors (traced shape arithmetic: bsz * num_heads,
+ * after canonicalize made tensor ops of it): a constant 0-dim tensor. */
+static int fold_tensor_arith(struct folder *f, uint32_t id)
+{
+	struct ir_module *m = f->m;
+	struct ir_node *n = ir_node(m, id);
+	struct ir_value *o = ir_val(m, n->out[0]);
+	int64_t a, b, r = 0;
+	double x, y, z;
+	int ia, ib;
+	if (o->kind != VK_TENSOR || o->shape.rank != 0 || n->nin != 2 ||
+	    !ir_const_of(m, n->in[0]) || !ir_const_of(m, n->in[1]) ||
+	    ir_val(m, n->in[0])->kind != VK_TENSOR || ir_val(m, n->in[1])->kind != VK_TENSOR ||
+	    !scalar_of(m, n->in[0], &ia, &a, &x) || !scalar_of(m, n->in[1], &ib, &b, &y))
+		return 0;
+	double alpha = n->op == OP_ADD || n->op == OP_SUB ? n->a.binary.alpha : 1;
+	int ints = ia && ib && (o->dtype == DT_I64 || o->dtype == DT_I32) && alpha == 1;
+	if (ints) {
+		if (n->op == OP_DIV)
+			return 0;   /* true division of ints makes a float tensor: not this case */
+		if (n->op == OP_ADD ? __builtin_add_overflow(a, b, &r)
+		    : n->op == OP_SUB ? __builtin_sub_overflow(a, b, &r)
+		    : __builtin_mul_overflow(a, b, &r))
+			diag_error(m->ctx, n->loc, "integer overflow in %s of %lld and %lld",
+			           op_name(n->op), (long long)a, (long long)b);
+		z = (double)r;
+	} else {
+		z = n->op == OP_ADD ? x + alpha * y : n->op == OP_SUB ? x - alpha * y
+		  : n->op == OP_MUL ? x * y : x / y;
+	}
+	struct ir_shape sh = {.rank = 0};
+	void *data = arena_alloc(&m->ctx->arena, 8);
+	switch (o->dtype) {
+	case DT_F32: *(float *)data = (float)z; break;
+	case DT_F64: *(double *)data = z; break;
+	case DT_I64: *(int64_t *)data = ints ? r : (int64_t)z; break;
+	case DT_I32: *(int32_t *)data = (int32_t)(ints ? r : (int64_t)z); break;
+	default: return 0;
+	}
+	if (!ints && (o->dtype == DT_I64 || o->dtype == DT_I32))
+		return 0;   /* float arithmetic into an int tensor: leave it to the kernels */
+	struct loc loc = n->loc;
+	replace(f, id, 0, here(f, ir_const_tensor(m, f->b, o->dtype, &sh, data, NULL), loc));
+	kill(f, id);
+	return 1;
+}
+
 /* The folder's position is the walker's: helpers insert constants at f->i. */
 static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint32_t id, void *arg)
 {
@@ -762,6 +838,7 @@ static void fold_node(struct ir_module *m, struct ir_block *b, size_t *pos, uint
 	case OP_UNPACK: fold_unpack(f, id); break;
 	case OP_IF: fold_if(f, id); break;
 	case OP_FROM_SCALAR: fold_from_scalar(f, id); break;
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: fold_tensor_arith(f, id); break;
 	case OP_LOOP: fold_loop(f, id); break;
 	case OP_DICT_SET: fold_dict_set(f, id); break;
 	default: break;

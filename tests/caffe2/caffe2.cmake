@@ -27,7 +27,7 @@ set(KILN_C2_MODELS
     mlp=2x16 lenet=1x1x28x28 digits_cnn=1x1x8x8 micro_split_cat=1x12x5 micro_shape=2x3x4x5
     micro_reduce=2x3x4x5 micro_act=2x64 micro_pool=1x3x12x13 micro_matmul=2x3x4,2x4x5
     micro_binary=2x3x4x5,3x1x5 micro_conv=1x8x13x11 micro_seq_ops=2x3x4,2x4x5 ctrl=2x8
-    encoder_small=2x7x32)
+    encoder_small=2x7x32 encoder_small_unfused=2x7x32)
 foreach(entry ${KILN_C2_MODELS})
   string(REPLACE "=" ";" entry ${entry})
   list(GET entry 0 name)

@@ -22,7 +22,7 @@ function(kiln_golden_error pass)
   endforeach()
 endfunction()
 
-kiln_golden(fold arith dict)
+kiln_golden(fold arith dict shape_arith)
 kiln_golden(canonicalize conv_bn_relu view_size control control_types)
 kiln_golden(shapes convnet)
 kiln_golden(dce unused records)
@@ -38,5 +38,6 @@ kiln_golden_error(parse irtext-unknown-op irtext-undefined-value irtext-out-of-s
                   irtext-tensor-data irtext-trailing-garbage)
 kiln_golden_error(staticize staticize-field-read-before-set staticize-field-length-mismatch)
 kiln_golden_error(flatten flatten-nonconst-output)
+kiln_golden_error(fold fold-int-overflow)
 kiln_golden_error(shapes shapes-conv-channel-mismatch shapes-linear-in-features
                   shapes-add-broadcast)

@@ -894,6 +894,7 @@ SMALL = {
     "encoder_small_gelu_nf": build_seq(Encoder, (2, 7, 32), args=(32, 4, 64, 2),
                                        activation="gelu", norm_first=True),
     "encoder_small_scripted": build_seq(Encoder, (2, 7, 16), args=(16, 2, 32, 2)),
+    "encoder_small_unfused": build_seq(Encoder, (2, 7, 32), args=(32, 4, 64, 2)),
     "cls_acc": build_seq(ClsAcc, (3, 8)),
     "cls_instances": build_seq(ClsInstances, (3, 8)),
     "ctrl_break": build_seq(CtrlBreak, (3, 8)),
@@ -957,11 +958,18 @@ SCRIPTED |= {"ctrl_break", "ctrl_break_src", "ctrl_conv"}
 SCRIPTED |= {"dict_out", "dict_in", "adapter_instances"}
 
 
-def trace_and_save(model, inputs, path, script=False):
+# Traced with autograd on, so nn.MultiheadAttention takes its ordinary path (linear, view,
+# bmm, softmax and the shape arithmetic around them: div with rounding_mode, mul of sizes),
+# not the eval fast path (_transformer_encoder_layer_fwd), as ONNX export also traces it.
+GRAD_TRACED = {"encoder_small_unfused"}
+
+
+def trace_and_save(model, inputs, path, script=False, grad=False):
     model.eval()
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         traced = torch.jit.script(model) if script else \
-            torch.jit.trace(model, tuple(inputs), strict=False)   # strict=False: list outputs
+            torch.jit.trace(model, tuple(inputs), strict=False,   # strict=False: list outputs
+                            check_trace=not grad)  # the check reruns the fast path under no_grad
     torch.jit.save(traced, path)
     return torch.jit.load(path)
 
@@ -970,7 +978,7 @@ def write_model(outdir, name, model, inputs, extra=None):
     """Trace, save, reload, run; write inputs, outputs and the json. Returns the json dict."""
     model.eval()
     pt = os.path.join(outdir, name + ".pt")
-    loaded = trace_and_save(model, inputs, pt, script=name in SCRIPTED)
+    loaded = trace_and_save(model, inputs, pt, script=name in SCRIPTED, grad=name in GRAD_TRACED)
     if name == "ctrl_break_src":
         loaded = with_break_src(pt)
     with torch.no_grad():

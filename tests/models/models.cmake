@@ -78,6 +78,9 @@ kiln_model_test(gru_bi_scripted ${KILN_FIXTURES} 2x5x8 small scripted)
 kiln_model_test(encoder_small ${KILN_FIXTURES} 2x7x32 small)
 kiln_model_test(encoder_small_gelu_nf ${KILN_FIXTURES} 2x7x32 small)
 kiln_model_test(encoder_small_scripted ${KILN_FIXTURES} 2x7x16 small scripted)
+# Traced with autograd on: attention as linear/view/bmm/softmax with traced shape
+# arithmetic (div with rounding_mode, products of sizes) folded at compile time.
+kiln_model_test(encoder_small_unfused ${KILN_FIXTURES} 2x7x32 small)
 # Objects of user @torch.jit.script classes created in forward (an accumulator updated in
 # a loop and a run-time branch; an Instances-like class with Optional fields, has, __len__,
 # __getitem__, cat): their fields become plain values.

@@ -84,7 +84,8 @@ kiln_onnx_test(${KILN_ONNX_FIXTURES} micro_act 2x64 13 0)
 set(KILN_ONNX_SCRIPTED
     ctrl=2x8 mlp_scripted=2x16 lenet_scripted=1x1x28x28 dynamic_pos=2x3 dynamic_neg=2x3
     lstm=2x5x8 lstm_scripted=2x5x8 gru_bi=2x5x8 gru_bi_scripted=2x5x8 encoder_small=2x7x32
-    encoder_small_gelu_nf=2x7x32 encoder_small_scripted=2x7x16 cls_acc=3x8 cls_instances=3x8
+    encoder_small_gelu_nf=2x7x32 encoder_small_scripted=2x7x16 encoder_small_unfused=2x7x32
+    cls_acc=3x8 cls_instances=3x8
     micro_seq_ops=2x3x4,2x4x5 ctrl_break=3x8 ctrl_break_src=3x8 ctrl_conv=1x4x6x6
     # nested inputs/outputs: graph inputs/outputs named by the flatten schema, which is the
     # metadata "kiln.schema" (check_onnx.py matches its tensor leaves with the graph's)
