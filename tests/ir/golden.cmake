@@ -31,7 +31,7 @@ kiln_golden(flatten nested dict_object)
 kiln_golden(flatten-insertion dict_object)
 kiln_golden(staticize record if_object)
 kiln_golden(cse common)
-kiln_golden(inline method)
+kiln_golden(inline method control)
 
 kiln_golden_error(parse irtext-unknown-op irtext-undefined-value irtext-out-of-scope
                   irtext-redefinition irtext-bad-type irtext-bad-attribute irtext-arity
