@@ -13,7 +13,8 @@
  *
  * The predict net's external inputs are the model inputs (flatten schema names) followed
  * by every weight, as detectron2 lists them; its external outputs are the schema's output
- * names. Both nets carry device_option CPU. Linear in the size of the graph and weights.
+ * names, and its argument "kiln.schema" holds how they nest (the JSON of --emit=schema).
+ * Both nets carry device_option CPU. Linear in the size of the graph and weights.
  */
 #include <errno.h>
 #include <math.h>
@@ -651,6 +652,16 @@ static void predict_net(struct c2 *c, Caffe2__NetDef *net, const char *name)
 	net->external_input = strv(c, &ext);
 	net->n_external_output = outs.len;
 	net->external_output = strv(c, &outs);
+	/* how the flat inputs/outputs nest (kiln --emit=schema), as a net argument */
+	Caffe2__Argument *schema = arena_alloc(c->a, sizeof *schema);
+	*schema = (Caffe2__Argument)CAFFE2__ARGUMENT__INIT;
+	schema->name = "kiln.schema";
+	schema->has_s = 1;
+	schema->s.data = (uint8_t *)ir_schema_json(m);
+	schema->s.len = strlen((const char *)schema->s.data);
+	net->n_arg = 1;
+	net->arg = arena_alloc(c->a, sizeof *net->arg);
+	net->arg[0] = schema;
 }
 
 static void init_net(struct c2 *c, Caffe2__NetDef *net, const char *name)

@@ -12,7 +12,8 @@
 #   1. kiln FIXTURE.pt --input-shape ... --verify --emit=caffe2 -o WORKDIR/c2 writes
 #      model.pb, model_init.pb and model.pbtxt; a second run writes the same bytes
 #   2. protoc --decode_raw parses model.pb and model_init.pb
-#   3. protoc --decode=caffe2.NetDef CAFFE2_PROTO < model.pb equals model.pbtxt
+#   3. protoc --decode=caffe2.NetDef CAFFE2_PROTO < model.pb equals model.pbtxt, and the
+#      predict net's argument kiln.schema is kiln --emit=schema's JSON
 #   4. kiln WORKDIR/c2 (the directory) and kiln WORKDIR/c2/model.pb --init ... give the
 #      same IR
 #   5. kiln WORKDIR/c2 --main: the C, built with strict flags (-O1, OpenMP), run on
@@ -57,6 +58,19 @@ diff "$work/decoded.pbtxt" "$work/c2/model.pbtxt" >"$work/pbtxt.diff" ||
 	{ show "$work/pbtxt.diff"; die "model.pbtxt differs from protoc --decode's text of model.pb"; }
 protoc --decode=caffe2.NetDef -I"$(dirname "$proto")" "$proto" <"$work/c2/model_init.pb" \
 	>/dev/null 2>"$work/protoc.err" || { show "$work/protoc.err"; die "protoc --decode model_init.pb"; }
+# the predict net's argument kiln.schema is what kiln --emit=schema prints
+"$kiln" "$fixture.pt" "${sargs[@]}" "${eargs[@]}" --emit=schema -o "$work/schema.json" ||
+	die "kiln --emit=schema failed"
+"$py" - "$work/decoded.pbtxt" "$work/schema.json" <<'PY' || die "the net's kiln.schema argument is not kiln --emit=schema's JSON"
+import codecs, re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r'^arg \{\n  name: "kiln\.schema"\n  s: "((?:[^"\\]|\\.)*)"\n\}', text, re.M)
+if not m:
+    sys.exit("run_roundtrip.sh: no net argument kiln.schema in model.pb")
+got = codecs.escape_decode(m.group(1).encode())[0].decode()
+want = open(sys.argv[2]).read().strip()
+sys.exit(0 if got == want else "kiln.schema: %r\n--emit=schema: %r" % (got[:200], want[:200]))
+PY
 echo "    model.pb $(stat -c %s "$work/c2/model.pb") bytes ($(grep -c '^op {' "$work/c2/model.pbtxt") ops)," \
 	"model_init.pb $(stat -c %s "$work/c2/model_init.pb") bytes; pbtxt matches protoc"
 
