@@ -747,7 +747,8 @@ static void e_avgpool(struct ox *o, struct ir_node *n)
 }
 
 /* Adaptive pooling: to 1x1 the global pool; to a size dividing the input's, a plain pool
- * with kernel = stride = input / output (PyTorch's bins are then exactly those windows). */
+ * with kernel = stride = input / output (PyTorch's bins are then exactly those windows); to
+ * a multiple of the input's, each element repeated. */
 static void e_adaptive(struct ox *o, struct ir_node *n)
 {
 	const struct ir_shape *s = &V(o, n->in[0])->shape;
@@ -756,6 +757,29 @@ static void e_adaptive(struct ox *o, struct ir_node *n)
 	const char *x = ox_val(o, n->in[0]);
 	if (out[0] == 1 && out[1] == 1) {
 		ox_op1(o, avg ? "GlobalAveragePool" : "GlobalMaxPool", x, ox_out(o, n->out[0]));
+		return;
+	}
+	if (out[0] % s->dims[2] == 0 && out[1] % s->dims[3] == 0) {
+		/* an output that is a multiple of the input: each bin holds one input element, so
+		 * the pool repeats each element kh x kw times (alexnet's 6x6 pool of a 1x1 map):
+		 * [N,C,H,1,W,1] expanded to [N,C,H,kh,W,kw], then reshaped to the output */
+		enum dtype dt = V(o, n->in[0])->dtype;
+		int64_t kh = out[0] / s->dims[2], kw = out[1] / s->dims[3];
+		struct ir_shape r6 = {.rank = 6, .dims = {s->dims[0], s->dims[1], s->dims[2], 1,
+		                                          s->dims[3], 1}};
+		struct ir_shape e6 = r6;
+		e6.dims[3] = kh;
+		e6.dims[5] = kw;
+		const char *in[2] = {x, ox_ints(o, r6.dims, 6)};
+		const char *r = ox_tmp(o, dt, &r6);
+		ox_node(o, "Reshape", in, 2, &r, 1);
+		const char *ein[2] = {r, ox_ints(o, e6.dims, 6)};
+		const char *e = ox_tmp(o, dt, &e6);
+		ox_node(o, "Expand", ein, 2, &e, 1);
+		const struct ir_shape *ys = &V(o, n->out[0])->shape;
+		const char *yin[2] = {e, ox_ints(o, ys->dims, ys->rank)};
+		const char *y = ox_out(o, n->out[0]);
+		ox_node(o, "Reshape", yin, 2, &y, 1);
 		return;
 	}
 	if (s->dims[2] % out[0] || s->dims[3] % out[1]) {
