@@ -43,11 +43,24 @@ set_tests_properties(caffe2_micro_conv_O0 PROPERTIES LABELS "caffe2;small" TIMEO
                      ENVIRONMENT "${KILN_C2_ENV};KILN_C2_EMIT_ARGS=-O0")
 
 # The torchvision models of tests/models (its gen_fixtures test makes them).
-foreach(name resnet18 squeezenet1_1)   # ~50 s and ~10 s; the others are as cheap to add
+foreach(name resnet18 squeezenet1_1 mobilenet_v2 efficientnet_b0 densenet121 shufflenet_v2_x1_0)
   kiln_c2_roundtrip(${KILN_GEN_FIXTURES} ${name} 1x3x64x64 big)
   set_tests_properties(caffe2_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures
                        RESOURCE_LOCK kiln_big_model)
 endforeach()
+# alexnet and vgg11: their C (0.25 / 0.5 GB of weights as text) takes minutes to compile,
+# and tests/models compiles it already; with -DKILN_TEST_HUGE_CAFFE2=ON they go round too.
+option(KILN_TEST_HUGE_CAFFE2 "Caffe2 round trips of alexnet and vgg11 too" OFF)
+if(KILN_TEST_HUGE_CAFFE2)
+  foreach(entry alexnet=1x3x64x64 vgg11=1x3x32x32)
+    string(REPLACE "=" ";" entry ${entry})
+    list(GET entry 0 name)
+    list(GET entry 1 shape)
+    kiln_c2_roundtrip(${KILN_GEN_FIXTURES} ${name} ${shape} big huge)
+    set_tests_properties(caffe2_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures
+                         RESOURCE_LOCK kiln_big_model TIMEOUT 3600)
+  endforeach()
+endif()
 
 # Hand-written nets and bad inputs, made by make_nets.py.
 set(KILN_C2_GEN ${KILN_C2_WORK}/nets)
