@@ -9,6 +9,9 @@
  *   - otherwise im2col, one packed-B panel at a time, each used while it is in cache.
  * The weights are the GEMM's A as they are (no packing).  The epilogue adds bias, then
  * res, then applies act, on each output tile as the GEMM finishes it.
+ *
+ * With weights packed at compile time (p->packed), a fourth path, pixel rows, takes every
+ * conv k_conv2d_is_pr accepts: see k_conv2d_pr.
  */
 struct k_conv2d {
 	k_idx n, c, h, w;          /* input batch, channels, height, width */
@@ -21,6 +24,8 @@ struct k_conv2d {
 	enum k_act act;            /* fused activation */
 	float min, max, slope;     /* activation parameters */
 	const float *res;          /* residual [n][oc][oh][ow] added before act, or NULL */
+	int packed;                /* w is in k_conv2d_pack's layout (kiln packs it at compile
+				    * time when k_conv2d_is_pr): the pixel-row path */
 };
 
 /* True if each group has one input channel: the direct depthwise kernel handles it. */
@@ -51,12 +56,75 @@ static inline K_UNUSED k_idx k_conv_padded(const struct k_conv2d *p)
 	return p->c * (p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w) + 2 * K_NR;
 }
 
+/*
+ * The pixel-row path.  A register tile is K_PR_MR output pixels (rows: any pixels, each
+ * read through its own pointer into the zero-padded image, so a tile may span output rows
+ * and any stride works without im2col) by K_NR output channels (columns: one vector load
+ * of the packed weights per tap).  Up to K_PR_TB tiles take turns over each slice of
+ * K_PR_KC taps, so the slice's weights stay in L1 (partial sums wait in a small buffer
+ * between slices).  A finished tile is transposed in registers and stored as K_NR runs of
+ * K_PR_MR pixels into the NCHW output, after bias, residual and activation.  Only the last
+ * tile of an image has unused rows and only the last panel of a group unused columns.
+ */
+#define K_PR_MR 6
+#define K_PR_KC 256     /* taps per slice: a slice of a panel's weights (16 KB) stays in L1 */
+#define K_PR_TB 16      /* tiles that take turns over one slice */
+#define K_PR_MIN_K1 256 /* a 1x1 stride-1 conv takes this path from this K; below, the GEMM */
+
+/* True if the pixel-row path takes p (when its weights are packed). */
+static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
+{
+	k_idx kk = p->c / p->groups * p->kh * p->kw;
+
+	if (k_conv2d_is_dw(p) || p->oh * p->ow == 0)
+		return 0;
+	return !k_conv2d_is_1x1(p) || kk >= K_PR_MIN_K1;
+}
+
+/* Floats of the packed weights: per group, ceil(ocg / K_NR) panels of [K][K_NR]. */
+static inline K_UNUSED k_idx k_conv2d_packed_size(const struct k_conv2d *p)
+{
+	k_idx ocg = p->oc / p->groups, kk = p->c / p->groups * p->kh * p->kw;
+
+	return p->groups * k_round_up(ocg, K_NR) * kk;
+}
+
+/* Packs w [oc][c/groups][kh][kw] for the pixel-row path: dst[((g*np + j)*K + t)*K_NR + l] =
+ * w[g*ocg + j*K_NR + l][t], zero where the channel is past ocg. */
+static K_UNUSED void k_conv2d_pack(const struct k_conv2d *p, const float *w, float *dst)
+{
+	k_idx ocg = p->oc / p->groups, kk = p->c / p->groups * p->kh * p->kw;
+	k_idx np = (ocg + K_NR - 1) / K_NR, g, j, t, l;
+
+	for (g = 0; g < p->groups; g++)
+		for (j = 0; j < np; j++)
+			for (t = 0; t < kk; t++)
+				for (l = 0; l < K_NR; l++) {
+					k_idx o = j * K_NR + l;
+					*dst++ = o < ocg ? w[(g * ocg + o) * kk + t] : 0.0f;
+				}
+}
+
+/* Whether the pixel-row path reads a zero-padded copy of the image (else x itself). */
+static inline K_UNUSED int k_pr_copies(const struct k_conv2d *p) { return p->pad_h || p->pad_w; }
+
+/* Scratch bytes of the pixel-row path: the tap offsets, then the padded image if any. */
+static inline K_UNUSED size_t k_conv2d_pr_scratch(const struct k_conv2d *p)
+{
+	k_idx kk = p->c / p->groups * p->kh * p->kw;
+	size_t img = k_pr_copies(p) ? (size_t)(p->c * (p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w)) : 0;
+
+	return (size_t)kk * sizeof(k_idx) + img * sizeof(float);
+}
+
 /* Scratch bytes: the direct path's tap offsets and padded image, else one packed im2col
  * matrix (panels of K_NR output pixels). */
 static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 {
 	k_idx kk = p->c / p->groups * p->kh * p->kw;
 
+	if (p->packed)
+		return k_conv2d_pr_scratch(p);
 	if (k_conv2d_is_dw(p))
 		return 0;
 	if (k_conv2d_is_direct(p))
@@ -505,7 +573,7 @@ static K_UNUSED void k_conv2d_direct(const struct k_conv2d *p, const float *x, c
 			struct k_epi e = { 1.0f, 1.0f, b ? b + g * ocg : NULL, 1, 0, res, p->act, p->min, p->max,
 					   p->slope };
 			struct k_mm_job job = { ocg, ohw, kk, w + g * ocg * kk, K_MR * kk, kk, 1, NULL, NULL, NULL,
-						y + yo, ohw, &e, res };
+						y + yo, ohw, &e, res, NULL, 0 };
 			const float *xg = xp + g * icg * ph * pw;
 			int epi = b || res || p->act != K_ACT_NONE;
 			K_OMP(omp parallel for schedule(dynamic) if (ocg * ohw * kk > K_PAR_MIN_MM && np * nb > 1))
@@ -531,6 +599,240 @@ static K_UNUSED void k_conv2d_direct(const struct k_conv2d *p, const float *x, c
 	}
 }
 
+#if K_AVX2
+/* 8x8 transpose: out[j] lane i = row i lane j. */
+static inline K_UNUSED void k_tr8(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5,
+				  __m256 r6, __m256 r7, __m256 *out)
+{
+	__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+	__m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+	__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+	__m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+	__m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+	__m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+	__m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+
+	out[0] = _mm256_permute2f128_ps(u0, u4, 0x20), out[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+	out[2] = _mm256_permute2f128_ps(u2, u6, 0x20), out[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+	out[4] = _mm256_permute2f128_ps(u0, u4, 0x31), out[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+	out[6] = _mm256_permute2f128_ps(u2, u6, 0x31), out[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
+
+/* What one tile needs besides its pixels. */
+struct k_pr_job {
+	const struct k_conv2d *p;
+	k_idx kk, ohw;
+	const k_idx *off;  /* tap t's offset in the (padded) image */
+	const float *x;    /* the group's (padded) image */
+	k_idx pw;          /* its row length */
+	const float *wp;   /* the panel's packed weights, [kk][K_NR] */
+	const float *bias; /* K_NR floats (zero past the group's channels), or NULL */
+	float *y;          /* output channel 0 of the panel */
+	const float *res;  /* its residual, or NULL */
+	k_idx nr;          /* channels of the panel */
+};
+
+/* The epilogue of one output channel's run of mr pixels v[0:mr] (bias already added), as
+ * k_epi_row computes it, stored at yr. */
+static inline K_UNUSED void k_pr_store_row(const struct k_pr_job *g, float *v, k_idx mr, const float *rr,
+					   float *yr)
+{
+	const struct k_conv2d *p = g->p;
+	k_idx r;
+
+	if (rr)
+		for (r = 0; r < mr; r++) v[r] += rr[r];
+	k_act_row(p->act, p->act == K_ACT_RELU ? 0.0f : p->min, p->max, p->slope, v, mr);
+	memcpy(yr, v, (size_t)mr * sizeof(float));
+}
+
+/* One tile, pixels q0..q0+mr-1 of the job's panel, over taps t0..t1-1: starts from zero
+ * if t0 is 0, else from the partial sums in acc (K_PR_MR x K_NR floats); leaves its sums
+ * there if t1 < K, else runs the epilogue and stores the output. */
+static K_UNUSED void k_pr_tile(const struct k_pr_job *g, k_idx q0, k_idx mr, k_idx t0, k_idx t1, float *acc)
+{
+	const struct k_conv2d *p = g->p;
+	const float *xr[K_PR_MR];
+	const k_idx *off = g->off;
+	const float *w = g->wp + t0 * K_NR;
+	k_idx r, t, j;
+
+	for (r = 0; r < K_PR_MR; r++) {
+		k_idx q = q0 + (r < mr ? r : 0), oy = q / p->ow, ox = q % p->ow;
+		xr[r] = g->x + oy * p->stride_h * g->pw + ox * p->stride_w;
+	}
+#if K_AVX2
+	{
+		const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+		__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+		__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, z = c00;
+		__m256 v[16];
+
+		if (t0 > 0) {
+			c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8);
+			c10 = _mm256_loadu_ps(acc + 16), c11 = _mm256_loadu_ps(acc + 24);
+			c20 = _mm256_loadu_ps(acc + 32), c21 = _mm256_loadu_ps(acc + 40);
+			c30 = _mm256_loadu_ps(acc + 48), c31 = _mm256_loadu_ps(acc + 56);
+			c40 = _mm256_loadu_ps(acc + 64), c41 = _mm256_loadu_ps(acc + 72);
+			c50 = _mm256_loadu_ps(acc + 80), c51 = _mm256_loadu_ps(acc + 88);
+		}
+		for (t = t0; t < t1; t++, w += K_NR) {
+			k_idx o = off[t];
+			__m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8), av;
+			av = _mm256_broadcast_ss(x0 + o);
+			c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+			av = _mm256_broadcast_ss(x1 + o);
+			c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+			av = _mm256_broadcast_ss(x2 + o);
+			c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+			av = _mm256_broadcast_ss(x3 + o);
+			c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+			av = _mm256_broadcast_ss(x4 + o);
+			c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+			av = _mm256_broadcast_ss(x5 + o);
+			c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
+		}
+		if (t1 < g->kk) {
+			_mm256_storeu_ps(acc, c00), _mm256_storeu_ps(acc + 8, c01);
+			_mm256_storeu_ps(acc + 16, c10), _mm256_storeu_ps(acc + 24, c11);
+			_mm256_storeu_ps(acc + 32, c20), _mm256_storeu_ps(acc + 40, c21);
+			_mm256_storeu_ps(acc + 48, c30), _mm256_storeu_ps(acc + 56, c31);
+			_mm256_storeu_ps(acc + 64, c40), _mm256_storeu_ps(acc + 72, c41);
+			_mm256_storeu_ps(acc + 80, c50), _mm256_storeu_ps(acc + 88, c51);
+			return;
+		}
+		if (g->bias) {
+			__m256 b0 = _mm256_loadu_ps(g->bias), b1 = _mm256_loadu_ps(g->bias + 8);
+			c00 = _mm256_add_ps(c00, b0), c01 = _mm256_add_ps(c01, b1);
+			c10 = _mm256_add_ps(c10, b0), c11 = _mm256_add_ps(c11, b1);
+			c20 = _mm256_add_ps(c20, b0), c21 = _mm256_add_ps(c21, b1);
+			c30 = _mm256_add_ps(c30, b0), c31 = _mm256_add_ps(c31, b1);
+			c40 = _mm256_add_ps(c40, b0), c41 = _mm256_add_ps(c41, b1);
+			c50 = _mm256_add_ps(c50, b0), c51 = _mm256_add_ps(c51, b1);
+		}
+		/* transpose: v[j] holds channel j's pixels in lanes 0..5 */
+		k_tr8(c00, c10, c20, c30, c40, c50, z, z, v);
+		k_tr8(c01, c11, c21, c31, c41, c51, z, z, v + 8);
+		if (mr == K_PR_MR && k_act8_ok(p->act)) {
+			float lo = p->act == K_ACT_RELU ? 0.0f : p->act == K_ACT_CLIP ? p->min : -INFINITY;
+			float hi = p->act == K_ACT_CLIP ? p->max : INFINITY;
+			__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+			for (j = 0; j < g->nr; j++) {
+				float *yr = g->y + j * g->ohw + q0;
+				__m256 a = v[j];
+				if (g->res) {
+					const float *rr = g->res + j * g->ohw + q0;
+					__m128 lo4 = _mm_loadu_ps(rr);
+					__m128 hi2 = _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(const void *)(rr + 4));
+					a = _mm256_add_ps(a, _mm256_insertf128_ps(_mm256_castps128_ps256(lo4), hi2, 1));
+				}
+				a = k_act8(p->act, a, vlo, vhi);
+				_mm_storeu_ps(yr, _mm256_castps256_ps128(a));
+				_mm_storel_pi((__m64 *)(void *)(yr + 4), _mm256_extractf128_ps(a, 1));
+			}
+			return;
+		}
+		for (j = 0; j < g->nr; j++) {
+			float tv[8];
+			_mm256_storeu_ps(tv, v[j]);
+			k_pr_store_row(g, tv, mr, g->res ? g->res + j * g->ohw + q0 : NULL, g->y + j * g->ohw + q0);
+		}
+	}
+#else
+	{
+		float a[K_PR_MR][K_NR] = { { 0 } };
+		if (t0 > 0)
+			memcpy(a, acc, sizeof a);
+		for (t = t0; t < t1; t++, w += K_NR) {
+			k_idx o = off[t], l;
+			for (r = 0; r < K_PR_MR; r++) {
+				float xv = xr[r][o];
+				for (l = 0; l < K_NR; l++)
+					a[r][l] += xv * w[l];
+			}
+		}
+		if (t1 < g->kk) {
+			memcpy(acc, a, sizeof a);
+			return;
+		}
+		for (j = 0; j < g->nr; j++) {
+			float tv[K_PR_MR];
+			for (r = 0; r < mr; r++)
+				tv[r] = a[r][j] + (g->bias ? g->bias[j] : 0.0f);
+			k_pr_store_row(g, tv, mr, g->res ? g->res + j * g->ohw + q0 : NULL, g->y + j * g->ohw + q0);
+		}
+	}
+#endif
+}
+
+/* y = conv2d(x, wp) + b, then res and act, on the pixel-row path; wp from k_conv2d_pack. */
+static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const float *wp, const float *b,
+				 float *y, void *scratch)
+{
+	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
+	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w, ohw = p->oh * p->ow;
+	k_idx np = (ocg + K_NR - 1) / K_NR, nt = (ohw + K_PR_MR - 1) / K_PR_MR;
+	k_idx *off = (k_idx *)scratch, ci, ki, kj, bn, g, t;
+	float *xp = (float *)(off + kk);
+	int copy = k_pr_copies(p), th = k_threads();
+	/* tasks: whole panels when there are enough for every thread, else each panel's tiles
+	 * split into per chunks */
+	k_idx per = th == 1 || np >= 4 * th ? 1 : k_min_idx(nt, (4 * th + np - 1) / np);
+	k_idx chunk = (nt + per - 1) / per, nc = (nt + chunk - 1) / chunk;
+	k_idx kc = (kk + (kk + K_PR_KC - 1) / K_PR_KC - 1) / ((kk + K_PR_KC - 1) / K_PR_KC); /* slice */
+
+	for (ci = 0; ci < icg; ci++)
+		for (ki = 0; ki < p->kh; ki++)
+			for (kj = 0; kj < p->kw; kj++)
+				off[(ci * p->kh + ki) * p->kw + kj] = ci * ph * pw + ki * p->dil_h * pw + kj * p->dil_w;
+	for (bn = 0; bn < p->n; bn++) {
+		const float *xs = x + bn * p->c * p->h * p->w;
+		if (copy) {
+			K_OMP(omp parallel for schedule(static) if (p->c * ph * pw > K_PAR_MIN))
+			for (ci = 0; ci < p->c; ci++) {
+				const float *xc = xs + ci * p->h * p->w;
+				float *d = xp + ci * ph * pw;
+				k_idx i, l;
+				memset(d, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+				for (i = 0; i < p->h; i++) {
+					float *dr = d + (p->pad_h + i) * pw;
+					for (l = 0; l < p->pad_w; l++)
+						dr[l] = 0.0f, dr[pw - 1 - l] = 0.0f;
+					memcpy(dr + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
+				}
+				memset(d + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+			}
+			xs = xp;
+		}
+		for (g = 0; g < p->groups; g++) {
+			K_OMP(omp parallel for schedule(dynamic) if (ocg * ohw * kk > K_PAR_MIN_MM && np * nc > 1))
+			for (t = 0; t < np * nc; t++) {
+				k_idx jp = t / nc, i0 = t % nc * chunk, i1 = k_min_idx(nt, i0 + chunk), i, l;
+				k_idx o0 = g * ocg + jp * K_NR, yo = (bn * p->oc + o0) * ohw;
+				float bias[K_NR], acc[K_PR_TB][K_PR_MR * K_NR];
+				struct k_pr_job job = { p, kk, ohw, off, xs + g * icg * ph * pw, pw,
+							wp + (g * np + jp) * kk * K_NR, b ? bias : NULL, y + yo,
+							p->res ? p->res + yo : NULL, k_min_idx(K_NR, ocg - jp * K_NR) };
+				for (l = 0; l < K_NR; l++)
+					bias[l] = b && l < job.nr ? b[o0 + l] : 0.0f;
+				for (i = i0; i < i1; i += K_PR_TB) {
+					k_idx ib = k_min_idx(i1, i + K_PR_TB), ii, s;
+					for (s = 0; s < kk; s += kc)
+						for (ii = i; ii < ib; ii++)
+							k_pr_tile(&job, ii * K_PR_MR, k_min_idx(K_PR_MR, ohw - ii * K_PR_MR), s,
+								  k_min_idx(kk, s + kc), acc[ii - i]);
+				}
+			}
+		}
+	}
+}
+
 /* y = conv2d(x, w) + b, then res and act. scratch holds k_conv2d_scratch(p) bytes. */
 static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, const float *w, const float *b,
 				  float *y, void *scratch)
@@ -538,6 +840,10 @@ static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, cons
 	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
 	k_idx ohw = p->oh * p->ow, bn, g;
 
+	if (p->packed) {
+		k_conv2d_pr(p, x, w, b, y, scratch);
+		return;
+	}
 	if (k_conv2d_is_dw(p)) {
 		k_conv2d_dw(p, x, w, b, y);
 		return;
@@ -554,7 +860,9 @@ static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, cons
 			struct k_epi e = { 1.0f, 1.0f, b ? b + g * ocg : NULL, 1, 0, res, p->act, p->min, p->max,
 					   p->slope };
 			struct k_mm_job job = { ocg, ohw, kk, w + g * ocg * kk, K_MR * kk, kk, 1, (float *)scratch,
-						k_conv_pack, &cb, y + off, ohw, &e, res };
+						k_conv_pack, &cb, y + off, ohw, &e, res, NULL, 0 };
+			if (k_conv2d_is_1x1(p)) /* B is the image: full panels are read in place */
+				job.bin = cb.xn + g * icg * ohw, job.rsb_in = ohw;
 			k_mm_run(&job);
 		}
 	}

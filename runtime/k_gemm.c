@@ -278,7 +278,20 @@ struct k_mm_job {
 	k_idx ldy;
 	const struct k_epi *e;         /* epilogue (c indexed by Y's row and column), or NULL */
 	const float *res;              /* residual with Y's layout (row stride ldy), or NULL */
+	const float *bin;              /* or NULL: B row-major in place, B(p,j) = bin[p*rsb_in + j]; */
+	k_idx rsb_in;                  /* then only a last, partial panel is packed */
 };
+
+/* Panel jp's B rows: *rsb apart from the returned pointer (in place, or packed in bp). */
+static inline K_UNUSED const float *k_mm_bpanel(const struct k_mm_job *g, k_idx jp, k_idx *rsb)
+{
+	if (g->bin && (jp + 1) * K_NR <= g->n) {
+		*rsb = g->rsb_in;
+		return g->bin + jp * K_NR;
+	}
+	*rsb = K_NR;
+	return g->bp + jp * g->k * K_NR;
+}
 
 /* The epilogue on tile rows i0.., columns j0.. of Y.  Full tiles with no activation, relu or
  * clip (the common conv epilogues) take loops of constant length the compiler vectorizes;
@@ -349,8 +362,8 @@ static K_UNUSED void k_mm_epi_tile(const struct k_mm_job *g, k_idx i0, k_idx j0,
 /* Strips s0..s1 of panel jp of a job (B's panel packed), K_KC deep at a time. */
 static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_idx s1)
 {
-	const float *b = g->bp + jp * g->k * K_NR;
-	k_idx nr = k_min_idx(K_NR, g->n - jp * K_NR), pc, s;
+	k_idx rsb, nr = k_min_idx(K_NR, g->n - jp * K_NR), pc, s;
+	const float *b = k_mm_bpanel(g, jp, &rsb);
 	int epi = g->e && (g->e->alpha != 1.0f || g->e->c || g->res || g->e->act != K_ACT_NONE);
 
 	for (pc = 0; pc < g->k; pc += K_KC) {
@@ -358,7 +371,7 @@ static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_
 		for (s = s0; s < s1; s++) {
 			k_idx mr = k_min_idx(K_MR, g->m - s * K_MR);
 			int last = epi && pc + kc == g->k;
-			if (!k_ukr_epi(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * K_NR, K_NR,
+			if (!k_ukr_epi(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * rsb, rsb,
 				       NULL, g->y + s * K_MR * g->ldy + jp * K_NR, g->ldy, mr, nr, pc > 0,
 				       last ? g->e : NULL, s * K_MR, jp * K_NR,
 				       g->res ? g->res + s * K_MR * g->ldy + jp * K_NR : NULL) && last)
@@ -382,16 +395,17 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN_MM) {
 		K_OMP(omp parallel for schedule(dynamic) if (flops > K_PAR_MIN_MM && np > 1))
 		for (jp = 0; jp < np; jp++) {
-			if (g->pack)
+			if (g->pack && !(g->bin && (jp + 1) * K_NR <= g->n))
 				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
 			k_mm_panel(g, jp, 0, ns);
 		}
 		return;
 	}
 	if (g->pack) {
-		K_OMP(omp parallel for schedule(static) if (g->n * g->k > K_PAR_MIN))
+		K_OMP(omp parallel for schedule(static) if (g->n * g->k > K_PAR_MIN && !g->bin))
 		for (jp = 0; jp < np; jp++)
-			g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
+			if (!(g->bin && (jp + 1) * K_NR <= g->n))
+				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
 	}
 	{
 		k_idx nb = k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks: >= 4 tiles per thread */
@@ -410,7 +424,7 @@ static K_UNUSED void k_gemm_packed(k_idx m, k_idx n, k_idx k, const float *ap, c
 				   float *y, k_idx ldy)
 {
 	struct k_mm_job g = { m, n, k, ap, k * K_MR, 1, K_MR, (float *)(uintptr_t)bp, NULL, NULL, y, ldy,
-			      NULL, NULL };
+			      NULL, NULL, NULL, 0 };
 
 	k_mm_run(&g);
 }
@@ -552,7 +566,7 @@ static K_UNUSED void k_mm_epi(k_idx m, k_idx n, k_idx k, const float *a, k_idx r
 {
 	struct k_mm_b bb = { k, n, b, rsb, csb };
 	struct k_mm_job g = { m, n, k, a, K_MR * rsa, rsa, csa, (float *)scratch, k_mm_pack, &bb, y, ldy,
-			      e, e ? e->res : NULL };
+			      e, e ? e->res : NULL, csb == 1 ? b : NULL, rsb };
 	k_idx i, j;
 
 	if (k == 0 || m <= K_SMALL_M || !scratch) {

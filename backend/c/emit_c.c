@@ -52,6 +52,7 @@ struct emitter {
 	const char **in_names, **out_names;   /* C names of the inputs and outputs */
 	struct vec scalars;     /* uint32_t: scalar values that get a C variable */
 	struct vec messages;    /* const char *: RAISE messages; status = index + 1 */
+	struct vec packed;      /* uint32_t: conv nodes whose weights are written packed */
 };
 
 typedef void (*emit_fn)(struct emitter *e, uint32_t id, struct ir_node *n);
@@ -220,6 +221,19 @@ static const char *act_fields(struct emitter *e, enum act act, float lo, float h
 
 /* ---- kernel params from IR nodes, shared by the emitters and emit_c_scratch_size ---- */
 
+/* The CONST node of conv n's weight if the C backend writes that weight packed for the
+ * pixel-row path (k_conv2d_pack at compile time), else NULL. */
+static struct ir_node *conv_packed_weight(struct ir_module *m, struct ir_node *n, const struct k_conv2d *p)
+{
+	struct ir_value *w = ir_val(m, n->in[1]);
+	if (w->def == IR_NONE || w->dtype != DT_F32 || ir_val(m, n->in[0])->dtype != DT_F32)
+		return NULL;
+	struct ir_node *d = ir_node(m, w->def);
+	if (d->op != OP_CONST || d->a.konst.kind != CK_TENSOR || !d->a.konst.data)
+		return NULL;
+	return k_conv2d_is_pr(p) ? d : NULL;
+}
+
 static struct k_conv2d conv_params(struct ir_module *m, struct ir_node *n)
 {
 	const struct ir_shape *x = &ir_val(m, n->in[0])->shape, *w = &ir_val(m, n->in[1])->shape;
@@ -232,6 +246,7 @@ static struct k_conv2d conv_params(struct ir_module *m, struct ir_node *n)
 		.pad_w = a->pad[1], .dil_h = a->dil[0], .dil_w = a->dil[1],
 		.groups = a->groups > 0 ? a->groups : 1, .oh = y->dims[2], .ow = y->dims[3],
 	};
+	p.packed = conv_packed_weight(m, n, &p) != NULL;
 	return p;
 }
 
@@ -451,6 +466,14 @@ int64_t emit_c_scratch_size(struct ir_module *m, uint32_t node)
 
 /* ---- emitters, one per op ---- */
 
+/* The C expression of conv node id's packed weights (written by write_weights). */
+static const char *packed_name(struct emitter *e, uint32_t id)
+{
+	struct k_conv2d p = conv_params(e->m, ir_node(e->m, id));
+	int blob = k_conv2d_packed_size(&p) > TEXT_LIMIT;
+	return arena_printf(&e->ctx->arena, "kiln_wpack%u%s", id, blob ? ".v" : "");
+}
+
 static void emit_conv2d(struct emitter *e, uint32_t id, struct ir_node *n)
 {
 	if (!all_f32(e, n))
@@ -468,12 +491,15 @@ static void emit_conv2d(struct emitter *e, uint32_t id, struct ir_node *n)
 	        ", .kw = %" PRId64 ", .stride_h = %" PRId64 ", .stride_w = %" PRId64
 	        ", .pad_h = %" PRId64 ", .pad_w = %" PRId64 ", .dil_h = %" PRId64
 	        ", .dil_w = %" PRId64 ", .groups = %" PRId64 ", .oh = %" PRId64 ", .ow = %" PRId64
-	        "%s%s%s}, %s, %s, %s, %s, %s);\n",
+	        "%s%s%s%s}, %s, %s, %s, %s, %s);\n",
 	        p.n, p.c, p.h, p.w, p.oc, p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
 	        p.dil_h, p.dil_w, p.groups, p.oh, p.ow, act_fields(e, a->act, a->act_min, a->act_max),
 	        res != IR_NONE ? ", .res = " : "", res != IR_NONE ? ref(e, res) : "",
-	        ref(e, n->in[0]), ref(e, n->in[1]), ref(e, opt_in(n, 2)), ref(e, n->out[0]),
+	        p.packed ? ", .packed = 1" : "", ref(e, n->in[0]),
+	        p.packed ? packed_name(e, id) : ref(e, n->in[1]), ref(e, opt_in(n, 2)), ref(e, n->out[0]),
 	        scratch_arg(e, id));
+	if (p.packed)
+		VEC_PUSH(&e->ctx->arena, &e->packed, uint32_t, id);
 }
 
 static void emit_linear(struct emitter *e, uint32_t id, struct ir_node *n)
@@ -1588,6 +1614,28 @@ static void write_weights(struct emitter *e, FILE *f, struct ir_block *b)
 			         n->a.konst.data, cnt);
 		else
 			put_literal_array(f, name, x->dtype, n->a.konst.data, cnt);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < e->packed.len; i++) {
+		uint32_t id = VEC_AT(&e->packed, uint32_t, i);
+		struct ir_node *n = ir_node(m, id);
+		struct k_conv2d p = conv_params(m, n);
+		struct ir_node *w = conv_packed_weight(m, n, &p);
+		int64_t cnt = k_conv2d_packed_size(&p);
+		float *data = arena_alloc(&e->ctx->arena, (size_t)cnt * sizeof(float));
+		const char *name = arena_printf(&e->ctx->arena, "kiln_wpack%u", id);
+		k_conv2d_pack(&p, w->a.konst.data, data);
+		if (!any)
+			fputs("/* ---- weights ---- */\n\n", f);
+		any = 1;
+		fputs("/* ", f);
+		put_comment_text(f, w->a.konst.name ? w->a.konst.name : "constant");
+		fprintf(f, " (%%%u) packed for the conv at node %u: per group, panels of %d output "
+		        "channels, [K][%d] */\n", w->out[0], id, K_NR, K_NR);
+		if (cnt > TEXT_LIMIT)
+			put_blob(f, name, DT_F32, (const unsigned char *)data, cnt);
+		else
+			put_literal_array(f, name, DT_F32, data, cnt);
 		fputc('\n', f);
 	}
 }

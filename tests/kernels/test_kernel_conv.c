@@ -50,6 +50,14 @@ static const int conv_cases[][14] = {
 	{ 1, 40, 12, 16, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* k = 360 > K_KC */
 	{ 1, 2, 3, 12, 5, 5, 5, 1, 1, 2, 2, 1, 1, 1 },    /* kernel taller than the input */
 	{ 1, 16, 2, 40, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* 6 panels: row blocks shared out */
+	/* the pixel-row path (packed weights) */
+	{ 1, 3, 23, 23, 20, 7, 7, 2, 2, 3, 3, 1, 1, 1 },  /* 7x7 stride 2: tiles span rows, 2 panels */
+	{ 2, 64, 7, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* k = 576: 3 slices; 49 pixels, a tile of 1 */
+	{ 1, 24, 21, 21, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* 74 tiles: several blocks of K_PR_TB */
+	{ 1, 260, 5, 4, 33, 1, 1, 1, 1, 0, 0, 1, 1, 1 },  /* 1x1 stride 1 with k >= K_PR_MIN_K1 */
+	{ 1, 32, 9, 9, 48, 1, 1, 2, 2, 0, 0, 1, 1, 1 },   /* 1x1 stride 2: no padded copy */
+	{ 1, 12, 10, 10, 36, 3, 3, 1, 1, 1, 1, 1, 1, 3 }, /* groups 3, 12 channels a group */
+	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)
@@ -113,7 +121,14 @@ static void test_conv2d(void **state)
 		float *x = kt_randv(nx, -1, 1), *w = kt_randv(nw, -1, 1), *b = kt_randv((size_t)p.oc, -1, 1);
 		float *res = kt_randv(ny, -1, 1), *y = kt_falloc(ny);
 		double *ref = kt_dalloc(ny);
-		void *scratch = malloc(k_conv2d_scratch(&p) + 1);
+		struct k_conv2d pk = p;
+		float *wp;
+		void *scratch, *scratch_pk;
+		pk.packed = 1;
+		wp = kt_falloc((size_t)k_conv2d_packed_size(&p));
+		k_conv2d_pack(&p, w, wp);
+		scratch = malloc(k_conv2d_scratch(&p) + 1);
+		scratch_pk = malloc(k_conv2d_scratch(&pk) + 1);
 		/* two passes, so each case runs with two activations, with and without a residual */
 		for (size_t pass = 0; pass < 2; pass++) {
 			p.act = (enum k_act)((t + 3 * pass) % (K_ACT_LEAKY_RELU + 1));
@@ -126,9 +141,17 @@ static void test_conv2d(void **state)
 				k_conv2d_f32(&p, x, w, t % 3 ? b : NULL, y, scratch);
 				snprintf(what, sizeof what, "conv case %zu pass %zu, %d threads", t, pass, kt_threads[th]);
 				kt_check(what, y, ref, ny, 1e-4, 1e-4);
+				if (!k_conv2d_is_pr(&p))
+					continue;
+				pk.act = p.act, pk.res = p.res;
+				memset(y, 0xff, ny * sizeof *y);
+				k_conv2d_f32(&pk, x, wp, t % 3 ? b : NULL, y, scratch_pk);
+				snprintf(what, sizeof what, "conv case %zu pass %zu packed, %d threads", t, pass,
+					 kt_threads[th]);
+				kt_check(what, y, ref, ny, 1e-4, 1e-4);
 			}
 		}
-		free(x), free(w), free(b), free(res), free(y), free(ref), free(scratch);
+		free(x), free(w), free(wp), free(b), free(res), free(y), free(ref), free(scratch), free(scratch_pk);
 	}
 }
 
