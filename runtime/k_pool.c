@@ -27,86 +27,117 @@ static inline K_UNUSED void k_pool_range(k_idx off, k_idx s, k_idx lim, k_idx n,
 	*hi = b < *lo ? *lo : (b < n ? b : n);
 }
 
-/* yr[0:n] = max(yr[t], xs[t*sw]) for sw 1 or 2 with AVX2, NaN winning: 8 outputs at a time,
- * masked loads and stores so nothing past the run is touched. */
-#if K_AVX2
-static K_UNUSED void k_max_run8(float *yr, const float *xs, k_idx n, k_idx sw)
+/* The max of output (oy, ox)'s window over rows ki0..ki1-1 (those inside the input), columns
+ * clipped to the input; NaN wins as in PyTorch, whatever the tap order. */
+static inline K_UNUSED float k_max_window(const struct k_pool2d *p, const float *xc, k_idx oy, k_idx ox,
+					  k_idx ki0, k_idx ki1)
 {
-	__m256i iv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), i8 = _mm256_set1_epi32(8);
-	k_idx ox;
+	float m = -INFINITY;
+	k_idx ki, kj;
 
-	/* whole vectors while the next one starts inside the run (masked moves are slow) */
-	for (ox = 0; ox + 8 < n; ox += 8) {
-		__m256 m = _mm256_loadu_ps(yr + ox), v, take;
-		if (sw == 1) {
-			v = _mm256_loadu_ps(xs + ox);
-		} else {
-			__m256 a = _mm256_loadu_ps(xs + 2 * ox), b = _mm256_loadu_ps(xs + 2 * ox + 8);
-			a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-			v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+	for (ki = ki0; ki < ki1; ki++) {
+		const float *xr = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w;
+		for (kj = 0; kj < p->kw; kj++) {
+			k_idx ix = ox * p->stride_w - p->pad_w + kj * p->dil_w;
+			float v;
+			if (ix < 0 || ix >= p->w)
+				continue;
+			v = xr[ix];
+			m = (v > m || v != v) ? v : m;
 		}
-		take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-		_mm256_storeu_ps(yr + ox, _mm256_blendv_ps(m, v, take));
 	}
-	for (; ox < n; ox += 8) {
-		k_idx c = k_min_idx(8, n - ox);
-		__m256i om = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)c), iv);
-		__m256 m = _mm256_maskload_ps(yr + ox, om), v, take;
-		if (sw == 1) {
-			v = _mm256_maskload_ps(xs + ox, om);
-		} else {
-			__m256i span = _mm256_set1_epi32((int)(2 * c - 1));
-			__m256 a = _mm256_maskload_ps(xs + 2 * ox, _mm256_cmpgt_epi32(span, iv));
-			__m256 b = _mm256_maskload_ps(xs + 2 * ox + 8, _mm256_cmpgt_epi32(span, _mm256_add_epi32(iv, i8)));
-			a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-			v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
-		}
-		take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-		_mm256_maskstore_ps(yr + ox, om, _mm256_blendv_ps(m, v, take));
-	}
+	return m;
+}
+
+#if K_AVX2
+/* xs[0], xs[sw], ..., xs[7*sw] for sw 1 or 2 (sw 2 reads xs[15] too). */
+static inline K_UNUSED __m256 k_pool_load8(const float *xs, k_idx sw)
+{
+	__m256 a, b;
+
+	if (sw == 1)
+		return _mm256_loadu_ps(xs);
+	a = _mm256_loadu_ps(xs), b = _mm256_loadu_ps(xs + 8);
+	a = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 #endif
 
-/* Row by row: each window tap is a max over a strided run of the output row (in L1), without
- * branches, so it vectorizes (stride 2 too, with AVX2); NaN wins as in PyTorch, whatever the
- * tap order. */
+#if K_AVX2
+#define K_POOL_SPAN 64 /* most input floats an edge vector's tap row may span */
+
+/* Outputs ox..ox+7 of row oy (those below ow stored), for stride 1 or 2 across: each tap
+ * row's span is copied with -inf outside the input, then taken 8 at a time. */
+static K_UNUSED void k_max_edge8(const struct k_pool2d *p, const float *xc, k_idx oy, k_idx ox,
+				 k_idx ki0, k_idx ki1, float *yr)
+{
+	k_idx sw = p->stride_w, span = 8 * sw + (p->kw - 1) * p->dil_w, base = ox * sw - p->pad_w;
+	k_idx ki, kj, i;
+	__m256 m = _mm256_set1_ps(-INFINITY);
+	float buf[K_POOL_SPAN], out[8];
+
+	for (ki = ki0; ki < ki1; ki++) {
+		const float *xr = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w;
+		for (i = 0; i < span; i++)
+			buf[i] = base + i >= 0 && base + i < p->w ? xr[base + i] : -INFINITY;
+		for (kj = 0; kj < p->kw; kj++) {
+			__m256 v = k_pool_load8(buf + kj * p->dil_w, sw);
+			__m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+			m = _mm256_blendv_ps(m, v, take);
+		}
+	}
+	_mm256_storeu_ps(out, m);
+	memcpy(yr + ox, out, (size_t)k_min_idx(8, p->ow - ox) * sizeof(float));
+}
+#endif
+
+/*
+ * Row by row, 8 outputs at a time with AVX2 and stride 1 or 2 across: the max stays in a
+ * register over every tap and is stored once.  Columns [L, H) have their whole window inside
+ * the row and load from it directly; vectors at the edges go through k_max_edge8.  Otherwise
+ * (no AVX2, wider strides or windows) k_max_window per output.
+ */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
 {
-	k_idx t, np = p->n * p->c;
+	k_idx t, np = p->n * p->c, L, H;
 
+	k_pool_range(-p->pad_w, p->stride_w, p->w - (p->kw - 1) * p->dil_w, p->ow, &L, &H);
 	K_OMP(omp parallel for schedule(static) if (np * p->oh * p->ow * p->kh * p->kw > K_PAR_MIN))
 	for (t = 0; t < np; t++) {
 		const float *xc = x + t * p->h * p->w;
 		float *yc = y + t * p->oh * p->ow;
-		k_idx oy, ox, ki, kj, sw = p->stride_w;
+		k_idx oy, ox, ki0, ki1;
 		for (oy = 0; oy < p->oh; oy++) {
 			float *yr = yc + oy * p->ow;
-			for (ox = 0; ox < p->ow; ox++)
-				yr[ox] = -INFINITY;
-			for (ki = 0; ki < p->kh; ki++) {
-				k_idx iy = oy * p->stride_h - p->pad_h + ki * p->dil_h;
-				const float *xr = xc + iy * p->w;
-				if (iy < 0 || iy >= p->h)
-					continue;
-				for (kj = 0; kj < p->kw; kj++) {
-					k_idx off = kj * p->dil_w - p->pad_w, lo, hi;
-					const float *xs;
-					k_pool_range(off, sw, p->w, p->ow, &lo, &hi);
-					if (hi <= lo)
-						continue;
-					xs = xr + lo * sw + off;
+			k_pool_range(oy * p->stride_h - p->pad_h, p->dil_h, p->h, p->kh, &ki0, &ki1);
+			ox = 0;
 #if K_AVX2
-					if (sw <= 2) {
-						k_max_run8(yr + lo, xs, hi - lo, sw);
+			if (p->stride_w <= 2 && 8 * p->stride_w + (p->kw - 1) * p->dil_w <= K_POOL_SPAN) {
+				k_idx sw = p->stride_w;
+				for (; ox < p->ow; ox += 8) {
+					/* stride 2 reads one float past the last tap: a vector short of H */
+					__m256 m = _mm256_set1_ps(-INFINITY);
+					k_idx ki, kj;
+					if (ox < L || ox + 8 + (sw == 2) > H) {
+						k_max_edge8(p, xc, oy, ox, ki0, ki1, yr);
 						continue;
 					}
-#endif
-					for (ox = 0; ox < hi - lo; ox++) {
-						float v = xs[ox * sw], m = yr[lo + ox];
-						yr[lo + ox] = (v > m || v != v) ? v : m;
+					for (ki = ki0; ki < ki1; ki++) {
+						const float *xs = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w +
+								  ox * sw - p->pad_w;
+						for (kj = 0; kj < p->kw; kj++) {
+							__m256 v = k_pool_load8(xs + kj * p->dil_w, sw);
+							__m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ),
+										   _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+							m = _mm256_blendv_ps(m, v, take);
+						}
 					}
+					_mm256_storeu_ps(yr + ox, m);
 				}
 			}
+#endif
+			for (; ox < p->ow; ox++)
+				yr[ox] = k_max_window(p, xc, oy, ox, ki0, ki1);
 		}
 	}
 }
