@@ -261,7 +261,7 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 
 	K_OMP(omp parallel for schedule(dynamic) if (p->n * p->oc * ohw * taps > K_PAR_MIN_MM))
 	for (t = 0; t < p->n * p->oc; t++) {
-		float pad[K_DW_PLANE + 32]; /* + slack: the last vector of a row may read past it */
+		float pad[K_DW_PLANE + 64]; /* + slack: the last vectors of a row may read past it */
 		__m256 wv[K_DW_TAPS], vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), bv;
 		k_idx o = t % p->oc, bn = t / p->oc, i, oy, ox, ki, kj, tail = p->ow % 8;
 		const float *xc = x + (bn * p->c + o / mult) * p->h * p->w;
@@ -279,42 +279,67 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 				d[ox] = 0.0f, d[pw - 1 - ox] = 0.0f;
 			memcpy(d + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
 		}
-		memset(pad + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw + 32) * sizeof(float));
-		for (oy = 0; oy < p->oh; oy++) {
-			const float *r0 = pad + oy * p->stride_h * pw;
-			float *yr = yo + oy * p->ow;
-			if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {
+		memset(pad + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw + 64) * sizeof(float));
+		if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {
+			for (oy = 0; oy < p->oh; oy++) {
+				const float *r0 = pad + oy * p->stride_h * pw;
 				const float *r1 = r0 + p->dil_h * pw, *r2 = r1 + p->dil_h * pw;
+				float *yr = yo + oy * p->ow;
 				if (p->stride_w == 1)
 					k_dw_row3(r0, r1, r2, 1, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
 				else
 					k_dw_row3(r0, r1, r2, 2, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
+				if (!inl)
+					k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
 			}
-			for (ox = 0; ox < p->ow && !(p->kh == 3 && p->kw == 3 && p->dil_w == 1); ox += 8) {
-				__m256 acc = bv, acc2 = _mm256_setzero_ps();
-				const float *s0 = r0 + ox * p->stride_w;
-				for (ki = 0; ki < p->kh; ki++) {
-					const float *s = s0 + ki * p->dil_h * pw;
-					const __m256 *wk = wv + ki * p->kw;
-					kj = 0;
-					for (; kj + 2 <= p->kw; kj += 2) {
-						acc = _mm256_fmadd_ps(wk[kj], k_dw_load(s + kj * p->dil_w, p->stride_w), acc);
-						acc2 = _mm256_fmadd_ps(wk[kj + 1],
-								       k_dw_load(s + (kj + 1) * p->dil_w, p->stride_w), acc2);
+			continue;
+		}
+		/* other kernels: blocks of four independent sums, 2 output rows x 16 columns, or
+		 * 4 rows x 8 columns when rows are short */
+		{
+			k_idx rows = p->ow <= 8 ? 4 : 2, cols = 32 / rows, sw = p->stride_w, r;
+			for (oy = 0; oy < p->oh; oy += rows) {
+				k_idx nrow = k_min_idx(rows, p->oh - oy);
+				const float *rp[4];
+				for (r = 0; r < 4; r++)
+					rp[r] = pad + (oy + (r < nrow ? r : 0)) * p->stride_h * pw;
+				for (ox = 0; ox < p->ow; ox += cols) {
+					__m256 a0 = bv, a1 = bv, a2 = bv, a3 = bv, av[4];
+					k_idx ncol = k_min_idx(cols, p->ow - ox);
+					/* the four sums: (row 0, cols 0-7), (row 0 or 1, cols 8-15 or 0-7), ... */
+					const float *s0 = rp[0] + ox * sw;
+					const float *s1 = rows == 2 ? s0 + 8 * sw : rp[1] + ox * sw;
+					const float *s2 = rows == 2 ? rp[1] + ox * sw : rp[2] + ox * sw;
+					const float *s3 = rows == 2 ? s2 + 8 * sw : rp[3] + ox * sw;
+					for (ki = 0; ki < p->kh; ki++) {
+						k_idx d = ki * p->dil_h * pw;
+						for (kj = 0; kj < p->kw; kj++) {
+							__m256 wk = wv[ki * p->kw + kj];
+							k_idx q = d + kj * p->dil_w;
+							a0 = _mm256_fmadd_ps(wk, k_dw_load(s0 + q, sw), a0);
+							a1 = _mm256_fmadd_ps(wk, k_dw_load(s1 + q, sw), a1);
+							a2 = _mm256_fmadd_ps(wk, k_dw_load(s2 + q, sw), a2);
+							a3 = _mm256_fmadd_ps(wk, k_dw_load(s3 + q, sw), a3);
+						}
 					}
-					if (kj < p->kw)
-						acc = _mm256_fmadd_ps(wk[kj], k_dw_load(s + kj * p->dil_w, p->stride_w), acc);
+					if (inl) {
+						a0 = k_act8(p->act, a0, vlo, vhi), a1 = k_act8(p->act, a1, vlo, vhi);
+						a2 = k_act8(p->act, a2, vlo, vhi), a3 = k_act8(p->act, a3, vlo, vhi);
+					}
+					av[0] = a0, av[1] = a1, av[2] = a2, av[3] = a3;
+					for (r = 0; r < nrow; r++) {
+						float *yr = yo + (oy + r) * p->ow + ox, out[16];
+						if (rows == 2)
+							_mm256_storeu_ps(out, av[2 * r]), _mm256_storeu_ps(out + 8, av[2 * r + 1]);
+						else
+							_mm256_storeu_ps(out, av[r]);
+						memcpy(yr, out, (size_t)ncol * sizeof(float));
+						if (!inl)
+							k_epi_row(&e, 0, yr,
+								  p->res ? p->res + t * ohw + (oy + r) * p->ow + ox : NULL, ncol);
+					}
 				}
-				acc = _mm256_add_ps(acc, acc2);
-				if (inl)
-					acc = k_act8(p->act, acc, vlo, vhi);
-				if (ox + 8 <= p->ow)
-					_mm256_storeu_ps(yr + ox, acc);
-				else
-					_mm256_maskstore_ps(yr + ox, mask, acc);
 			}
-			if (!inl)
-				k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
 		}
 	}
 }
