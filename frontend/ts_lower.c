@@ -296,17 +296,7 @@ static const char *class_of(struct lower *L, uint32_t v)
  * have been read out of a list, tuple or another object, nor stored into one. */
 static void check_owned(struct lower *L, uint32_t v, struct loc loc)
 {
-	struct ir_module *m = L->m;
-	uint32_t d = ir_val(m, v)->def;
-	enum op op = d != IR_NONE ? ir_node(m, d)->op : OP_CONST;
-	int shared = op == OP_GETATTR || op == OP_GETITEM || op == OP_UNPACK;
-	for (size_t i = 0; i < m->nodes.len && !shared; i++) {
-		struct ir_node *n = ir_node(m, (uint32_t)i);
-		int from = n->op == OP_OBJ_SET ? 1 : n->op == OP_LIST || n->op == OP_TUPLE ? 0 : n->nin;
-		for (int k = from; k < n->nin; k++)
-			shared |= n->in[k] == v;
-	}
-	if (shared)
+	if (ir_value_shared(L->m, v))
 		diag_error(L->ctx, loc, "an object of class '%s' is changed here while a list, tuple "
 		           "or another object also refers to it; kiln does not support shared objects",
 		           class_of(L, v));

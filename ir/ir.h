@@ -284,6 +284,10 @@ int ir_get_int(struct ir_module *m, uint32_t v, int64_t *out);
 int ir_get_float(struct ir_module *m, uint32_t v, double *out);
 int ir_get_ints(struct ir_module *m, uint32_t v, const int64_t **out, int *n);
 int ir_is_none(struct ir_module *m, uint32_t v);
+/* True if object v may have other references: it was read out of a list, tuple or another
+ * object, or a live node stores it into one.  The frontends change an object in place only
+ * when this is false. */
+int ir_value_shared(struct ir_module *m, uint32_t v);
 /* Replace every use of value `from` by `to` in the whole module. */
 void ir_replace_uses(struct ir_module *m, uint32_t from, uint32_t to);
 struct ir_func *ir_main(struct ir_module *m);

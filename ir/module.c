@@ -302,6 +302,25 @@ int ir_is_none(struct ir_module *m, uint32_t v)
 	return c && c->kind == CK_NONE;
 }
 
+int ir_value_shared(struct ir_module *m, uint32_t v)
+{
+	uint32_t d = ir_val(m, v)->def;
+	enum op op = d != IR_NONE ? ir_node(m, d)->op : OP_CONST;
+	if (op == OP_GETATTR || op == OP_GETITEM || op == OP_UNPACK)
+		return 1;
+	for (size_t i = 0; i < m->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, (uint32_t)i);
+		if (n->dead)
+			continue;
+		/* OBJ_SET stores its inputs after the object; LIST and TUPLE store all of them */
+		int from = n->op == OP_OBJ_SET ? 1 : n->op == OP_LIST || n->op == OP_TUPLE ? 0 : n->nin;
+		for (int k = from; k < n->nin; k++)
+			if (n->in[k] == v)
+				return 1;
+	}
+	return 0;
+}
+
 uint32_t ir_place(struct ir_module *m, struct ir_block *b, size_t pos, uint32_t v)
 {
 	uint32_t id = ir_val(m, v)->def;
