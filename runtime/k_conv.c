@@ -132,6 +132,21 @@ static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 	return (size_t)(kk * k_round_up(p->oh * p->ow, K_NR)) * sizeof(float);
 }
 
+/* d = plane xc (h x w) with p's zero padding: h + 2*pad_h rows of w + 2*pad_w floats. */
+static K_UNUSED void k_pad_plane(const struct k_conv2d *p, const float *xc, float *d)
+{
+	k_idx pw = p->w + 2 * p->pad_w, i, l;
+
+	memset(d, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+	for (i = 0; i < p->h; i++) {
+		float *dr = d + (p->pad_h + i) * pw;
+		for (l = 0; l < p->pad_w; l++)
+			dr[l] = 0.0f, dr[pw - 1 - l] = 0.0f;
+		memcpy(dr + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
+	}
+	memset(d + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw) * sizeof(float));
+}
+
 /* First output index o in [0, n) with 0 <= o*s + off, and one past the last with o*s + off < lim. */
 static inline K_UNUSED void k_conv_range(k_idx off, k_idx s, k_idx lim, k_idx n, k_idx *lo, k_idx *hi)
 {
@@ -272,14 +287,8 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 		for (i = 0; i < taps; i++)
 			wv[i] = _mm256_set1_ps(w[o * taps + i]);
 		bv = _mm256_set1_ps(b ? b[o] : 0.0f);
-		memset(pad, 0, (size_t)(p->pad_h * pw) * sizeof(float));
-		for (i = 0; i < p->h; i++) {
-			float *d = pad + (p->pad_h + i) * pw;
-			for (ox = 0; ox < p->pad_w; ox++)
-				d[ox] = 0.0f, d[pw - 1 - ox] = 0.0f;
-			memcpy(d + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
-		}
-		memset(pad + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw + 64) * sizeof(float));
+		k_pad_plane(p, xc, pad);
+		memset(pad + (p->h + 2 * p->pad_h) * pw, 0, 64 * sizeof(float));
 		if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {
 			for (oy = 0; oy < p->oh; oy++) {
 				const float *r0 = pad + oy * p->stride_h * pw;
@@ -554,6 +563,29 @@ static K_UNUSED void k_conv_pack(const void *ctx, k_idx j, float *dst)
 		k_im2col_panel(p, c->xn, c->g, j, dst);
 }
 
+/* off[t] for every tap t = (ci, ki, kj) of one group: its offset in a (padded) image whose
+ * planes are plane floats and rows pw floats. */
+static K_UNUSED void k_conv_taps(const struct k_conv2d *p, k_idx plane, k_idx pw, k_idx *off)
+{
+	k_idx ci, ki, kj, icg = p->c / p->groups;
+
+	for (ci = 0; ci < icg; ci++)
+		for (ki = 0; ki < p->kh; ki++)
+			for (kj = 0; kj < p->kw; kj++)
+				off[(ci * p->kh + ki) * p->kw + kj] = ci * plane + ki * p->dil_h * pw + kj * p->dil_w;
+}
+
+/* xp = image xn (p->c planes of h x w) with p's zero padding: planes of h + 2*pad_h rows of
+ * w + 2*pad_w floats. */
+static K_UNUSED void k_conv_pad_image(const struct k_conv2d *p, const float *xn, float *xp)
+{
+	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w, ci;
+
+	K_OMP(omp parallel for schedule(static) if (p->c * ph * pw > K_PAR_MIN))
+	for (ci = 0; ci < p->c; ci++)
+		k_pad_plane(p, xn + ci * p->h * p->w, xp + ci * ph * pw);
+}
+
 /*
  * The direct path (stride 1 across): the image is copied once into a zero-padded image, and
  * the GEMM's B rows, tap (ci, ki, kj) for K_NR neighbouring output pixels of one output row,
@@ -566,32 +598,16 @@ static K_UNUSED void k_conv2d_direct(const struct k_conv2d *p, const float *x, c
 	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
 	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w, ohw = p->oh * p->ow;
 	k_idx pr = (p->ow + K_NR - 1) / K_NR, np = p->oh * pr, ns = (ocg + K_MR - 1) / K_MR;
-	k_idx *off = (k_idx *)scratch, ci, ki, kj, bn, g, t;
+	k_idx *off = (k_idx *)scratch, bn, g, t;
 	float *xp = (float *)(off + kk);
 	int nt = k_threads();
 	k_idx nb = nt == 1 || np >= 2 * nt ? 1 : k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks */
 	k_idx per = (ns + nb - 1) / nb;
 
-	for (ci = 0; ci < icg; ci++)
-		for (ki = 0; ki < p->kh; ki++)
-			for (kj = 0; kj < p->kw; kj++)
-				off[(ci * p->kh + ki) * p->kw + kj] = ci * ph * pw + ki * p->dil_h * pw + kj * p->dil_w;
+	k_conv_taps(p, ph * pw, pw, off);
 	memset(xp + p->c * ph * pw, 0, 2 * K_NR * sizeof(float));
 	for (bn = 0; bn < p->n; bn++) {
-		K_OMP(omp parallel for schedule(static) if (p->c * ph * pw > K_PAR_MIN))
-		for (ci = 0; ci < p->c; ci++) {
-			const float *xc = x + (bn * p->c + ci) * p->h * p->w;
-			float *d = xp + ci * ph * pw;
-			k_idx i, l;
-			memset(d, 0, (size_t)(p->pad_h * pw) * sizeof(float));
-			for (i = 0; i < p->h; i++) {
-				float *dr = d + (p->pad_h + i) * pw;
-				for (l = 0; l < p->pad_w; l++)
-					dr[l] = 0.0f, dr[pw - 1 - l] = 0.0f;
-				memcpy(dr + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
-			}
-			memset(d + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw) * sizeof(float));
-		}
+		k_conv_pad_image(p, x + bn * p->c * p->h * p->w, xp);
 		for (g = 0; g < p->groups; g++) {
 			k_idx yo = (bn * p->oc + g * ocg) * ohw;
 			const float *res = p->res ? p->res + yo : NULL;
@@ -803,7 +819,7 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
 	k_idx ph = p->h + 2 * p->pad_h, pw = p->w + 2 * p->pad_w, ohw = p->oh * p->ow;
 	k_idx np = (ocg + K_NR - 1) / K_NR, nt = (ohw + K_PR_MR - 1) / K_PR_MR;
-	k_idx *off = (k_idx *)scratch, ci, ki, kj, bn, g, t;
+	k_idx *off = (k_idx *)scratch, bn, g, t;
 	float *xp = (float *)(off + kk);
 	int copy = k_pr_copies(p), th = k_threads();
 	/* tasks: whole panels when there are enough for every thread, else each panel's tiles
@@ -812,27 +828,11 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 	k_idx chunk = (nt + per - 1) / per, nc = (nt + chunk - 1) / chunk;
 	k_idx kc = (kk + (kk + K_PR_KC - 1) / K_PR_KC - 1) / ((kk + K_PR_KC - 1) / K_PR_KC); /* slice */
 
-	for (ci = 0; ci < icg; ci++)
-		for (ki = 0; ki < p->kh; ki++)
-			for (kj = 0; kj < p->kw; kj++)
-				off[(ci * p->kh + ki) * p->kw + kj] = ci * ph * pw + ki * p->dil_h * pw + kj * p->dil_w;
+	k_conv_taps(p, ph * pw, pw, off);
 	for (bn = 0; bn < p->n; bn++) {
 		const float *xs = x + bn * p->c * p->h * p->w;
 		if (copy) {
-			K_OMP(omp parallel for schedule(static) if (p->c * ph * pw > K_PAR_MIN))
-			for (ci = 0; ci < p->c; ci++) {
-				const float *xc = xs + ci * p->h * p->w;
-				float *d = xp + ci * ph * pw;
-				k_idx i, l;
-				memset(d, 0, (size_t)(p->pad_h * pw) * sizeof(float));
-				for (i = 0; i < p->h; i++) {
-					float *dr = d + (p->pad_h + i) * pw;
-					for (l = 0; l < p->pad_w; l++)
-						dr[l] = 0.0f, dr[pw - 1 - l] = 0.0f;
-					memcpy(dr + p->pad_w, xc + i * p->w, (size_t)p->w * sizeof(float));
-				}
-				memset(d + (p->pad_h + p->h) * pw, 0, (size_t)(p->pad_h * pw) * sizeof(float));
-			}
+			k_conv_pad_image(p, xs, xp);
 			xs = xp;
 		}
 		for (g = 0; g < p->groups; g++) {
