@@ -282,10 +282,16 @@ struct k_mm_job {
 	k_idx rsb_in;                  /* then only a last, partial panel is packed */
 };
 
+/* True if panel jp of B is read in place (a full panel of a job with bin), not packed. */
+static inline K_UNUSED int k_mm_inplace(const struct k_mm_job *g, k_idx jp)
+{
+	return g->bin && (jp + 1) * K_NR <= g->n;
+}
+
 /* Panel jp's B rows: *rsb apart from the returned pointer (in place, or packed in bp). */
 static inline K_UNUSED const float *k_mm_bpanel(const struct k_mm_job *g, k_idx jp, k_idx *rsb)
 {
-	if (g->bin && (jp + 1) * K_NR <= g->n) {
+	if (k_mm_inplace(g, jp)) {
 		*rsb = g->rsb_in;
 		return g->bin + jp * K_NR;
 	}
@@ -395,7 +401,7 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN_MM) {
 		K_OMP(omp parallel for schedule(dynamic) if (flops > K_PAR_MIN_MM && np > 1))
 		for (jp = 0; jp < np; jp++) {
-			if (g->pack && !(g->bin && (jp + 1) * K_NR <= g->n))
+			if (g->pack && !k_mm_inplace(g, jp))
 				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
 			k_mm_panel(g, jp, 0, ns);
 		}
@@ -404,7 +410,7 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 	if (g->pack) {
 		K_OMP(omp parallel for schedule(static) if (g->n * g->k > K_PAR_MIN && !g->bin))
 		for (jp = 0; jp < np; jp++)
-			if (!(g->bin && (jp + 1) * K_NR <= g->n))
+			if (!k_mm_inplace(g, jp))
 				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
 	}
 	{
