@@ -10,7 +10,9 @@
 # and the test fixtures, and fuzzes. A crash, sanitizer report, leak, hang (> 10 s per input)
 # or allocation over 2 GB stops it with exit status 1 and leaves the input in
 # build-fuzz/artifacts/TARGET/; copy it into tests/fuzz/corpus/TARGET/ (where the ctest test
-# fuzz_replay_TARGET replays it) once fixed. KILN_FUZZ_JOBS=N runs N processes in parallel.
+# fuzz_replay_TARGET replays it) once fixed. KILN_FUZZ_JOBS=N runs N processes in parallel
+# on one target; KILN_FUZZ_LANES=N runs N targets at a time (all: the CI smoke uses 2 lanes on
+# its 2 cores, so 8 targets x SECONDS take 4 x SECONDS).
 set -eu
 cd "$(dirname "$0")/.."
 targets="pt unpickle ts_parse irtext npy ts_graph caffe2 onnx"
@@ -47,8 +49,10 @@ seeds() {
 	esac
 }
 
-status=0
-for t in $target; do
+# fuzz_one TARGET: fuzz one target; status 1 when it found a problem
+fuzz_one() {
+	t=$1
+	shift
 	work=$build/corpus/$t
 	art=$build/artifacts/$t
 	mkdir -p "$work" "$art"
@@ -64,10 +68,33 @@ for t in $target; do
 		"$work" "tests/fuzz/corpus/$t" >"$build/fuzz_$t.log" 2>&1; then
 		tail -n 60 "$build/fuzz_$t.log" >&2
 		echo "fuzz.sh: fuzz_$t FOUND A PROBLEM; input saved in $art/ (log: $build/fuzz_$t.log)" >&2
-		status=1
-		continue
+		return 1
 	fi
 	grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+.*DONE' "$build/fuzz_$t.log" |
 		sed "s/^/fuzz.sh: fuzz_$t: /"
+}
+
+# lane K of N: every N-th target from the K-th, in turn
+lane() {
+	n=$1 k=0 st=0
+	shift
+	for t in $target; do
+		[ $((k % lanes)) -eq "$n" ] && { fuzz_one "$t" "$@" || st=1; }
+		k=$((k + 1))
+	done
+	return $st
+}
+
+lanes=${KILN_FUZZ_LANES:-1}
+status=0
+pids=
+l=0
+while [ $l -lt "$lanes" ]; do
+	lane $l "$@" &
+	pids="$pids $!"
+	l=$((l + 1))
+done
+for p in $pids; do
+	wait "$p" || status=1
 done
 exit $status

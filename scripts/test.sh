@@ -20,7 +20,8 @@
 #                   tests cannot pass over one. Leaks inside Graphviz and fontconfig are
 #                   suppressed (tests/lsan.supp). KILN_TEST_ASAN=0 skips this stage.
 #   3. build-fuzz/  a libFuzzer smoke run of every target (scripts/fuzz.sh all SECONDS,
-#                   KILN_FUZZ_SECONDS, default 30); 0 skips this stage.
+#                   KILN_FUZZ_SECONDS, default 30; two targets at a time on the 2 cores);
+#                   0 skips this stage.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -44,5 +45,5 @@ fi
 secs=${KILN_FUZZ_SECONDS:-30}
 if [ "$secs" != 0 ]; then
 	echo "test.sh: libFuzzer smoke, ${secs}s per target (build-fuzz)"
-	scripts/fuzz.sh all "$secs"
+	KILN_FUZZ_LANES=${KILN_FUZZ_LANES:-2} scripts/fuzz.sh all "$secs"
 fi
