@@ -24,10 +24,28 @@ done
 
 "$kiln" "$fx/lenet.pt" --example-input "$fx/lenet.input_0.npy" --main -o "$work/m.c" \
 	|| fail "kiln --example-input failed"
-cc -std=c11 -O2 -Wall -Wextra -pedantic -Werror "$work/m.c" -o "$work/m" -lm || fail "cc failed"
+# shellcheck disable=SC2086 # KILN_TEST_CFLAGS (the ASan stage's flags) is a word list on purpose
+cc -std=c11 -O2 -Wall -Wextra -pedantic -Werror ${KILN_TEST_CFLAGS:-} "$work/m.c" -o "$work/m" -lm ||
+	fail "cc failed"
 (cd "$work" && ./m -o out "$fx/lenet.input_0.npy") || fail "the compiled program failed"
 /usr/bin/python3 "$(dirname "$0")/compare.py" "$fx/lenet.output_0.npy" "$work/out/output_0.npy" \
 	|| fail "output differs from PyTorch"
+
+# The program's own errors: status 1 and one message naming the file, nothing leaked (under
+# the ASan stage's flags a leak or other report exits 99).
+# prog_fails WHAT PATTERN ARGS...: ./m ARGS must exit 1 and print PATTERN
+prog_fails() {
+	what=$1 pat=$2
+	shift 2
+	(cd "$work" && ./m "$@") >"$work/prog.log" 2>&1
+	st=$?
+	[ "$st" -eq 1 ] || { cat "$work/prog.log"; fail "the program given $what exited $st, expected 1"; }
+	grep -q -- "$pat" "$work/prog.log" || { cat "$work/prog.log"; fail "the program given $what does not say '$pat'"; }
+}
+prog_fails "a missing input" "no_such.npy" -o out "$work/no_such.npy"
+prog_fails "an input of the wrong shape" "mlp.input_0.npy" -o out "$fx/mlp.input_0.npy"
+prog_fails "an output directory that does not exist" "no_dir/output_0.npy" -o no_dir \
+	"$fx/lenet.input_0.npy"
 
 "$kiln" "$fx/lenet.pt" --dump-ir "$work/dump" --input-shape 1x1x28x28 -o "$work/d.c" \
 	|| fail "--dump-ir failed"
