@@ -45,8 +45,7 @@ set_tests_properties(caffe2_micro_conv_O0 PROPERTIES LABELS "caffe2;small" TIMEO
 # The torchvision models of tests/models (its gen_fixtures test makes them).
 foreach(name resnet18 squeezenet1_1 mobilenet_v2 efficientnet_b0 densenet121 shufflenet_v2_x1_0)
   kiln_c2_roundtrip(${KILN_GEN_FIXTURES} ${name} 1x3x64x64 big)
-  set_tests_properties(caffe2_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures
-                       RESOURCE_LOCK kiln_big_model)
+  set_tests_properties(caffe2_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures)
 endforeach()
 # alexnet and vgg11: their C (0.25 / 0.5 GB of weights as text) takes minutes to compile,
 # and tests/models compiles it already; with -DKILN_TEST_HUGE_CAFFE2=ON they go round too.
@@ -58,7 +57,7 @@ if(KILN_TEST_HUGE_CAFFE2)
     list(GET entry 1 shape)
     kiln_c2_roundtrip(${KILN_GEN_FIXTURES} ${name} ${shape} big huge)
     set_tests_properties(caffe2_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures
-                         RESOURCE_LOCK kiln_big_model TIMEOUT 3600)
+                         RESOURCE_LOCK kiln_huge_model TIMEOUT 3600)
   endforeach()
 endif()
 

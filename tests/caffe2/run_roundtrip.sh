@@ -83,8 +83,9 @@ diff "$work/dir.kir" "$work/pb.kir" >/dev/null || die "kiln DIR and kiln model.p
 mkdir -p "$work/run/gen" "$work/run/out" || die "cannot create $work/run"
 "$kiln" "$work/c2" "${sargs[@]}" --verify --main -o "$work/run/gen/m.c" 2>"$work/run/kiln.err" ||
 	{ show "$work/run/kiln.err"; die "kiln DIR --main"; }
-${CC:-cc} -std=c11 -O1 -Wall -Wextra -pedantic -Werror -fopenmp "$work"/run/gen/*.c \
-	-o "$work/run/m" -lm 2>"$work/run/cc.log" || { show "$work/run/cc.log"; die "cc"; }
+# shellcheck disable=SC2086 # KILN_TEST_CFLAGS is a word list on purpose
+${CC:-cc} -std=c11 -O1 -Wall -Wextra -pedantic -Werror -fopenmp ${KILN_TEST_CFLAGS:-} \
+	"$work"/run/gen/*.c -o "$work/run/m" -lm 2>"$work/run/cc.log" || { show "$work/run/cc.log"; die "cc"; }
 in_files=()
 for ((k = 0; ; k++)); do
 	[ -f "$fixture.input_$k.npy" ] || break

@@ -148,9 +148,7 @@ function(kiln_big_model_test entry)
   list(GET entry 0 name)
   list(GET entry 1 shape)
   kiln_model_test(${name} ${KILN_GEN_FIXTURES} ${shape} ${ARGN})
-  # Big generated C takes GBs of compiler memory: one at a time.
-  set_tests_properties(model_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures
-                       RESOURCE_LOCK kiln_big_model TIMEOUT 1800)
+  set_tests_properties(model_${name} PROPERTIES FIXTURES_REQUIRED kiln_big_fixtures TIMEOUT 1800)
 endfunction()
 foreach(entry ${KILN_BIG_MODELS})
   kiln_big_model_test(${entry} big)
@@ -159,8 +157,9 @@ foreach(entry ${KILN_HUGE_MODELS})
   kiln_big_model_test(${entry} big huge)
   string(REGEX REPLACE "=.*" "" name ${entry})
   # Writing ~0.5-1.5 GB of C twice to check determinism, or compiling it again without
-  # OpenMP, adds nothing the other models do not test, at minutes each (they run one at a time).
-  set_tests_properties(model_${name} PROPERTIES TIMEOUT 3600
+  # OpenMP, adds nothing the other models do not test, at minutes each. Compiling that C
+  # takes up to 8 GB of compiler memory: one at a time (kiln_huge_model), beside the others.
+  set_tests_properties(model_${name} PROPERTIES TIMEOUT 3600 RESOURCE_LOCK kiln_huge_model
                        ENVIRONMENT "${KILN_MODELS_ENV};KILN_SKIP_DETERMINISM=1;KILN_TEST_SEQ=0")
 endforeach()
 

@@ -61,7 +61,9 @@ if [ $rc -ne 0 ] || [ ! -s gen/digits.c ]; then
 	show kiln.log
 	die "kiln $fix/digits_cnn.pt --input-shape ${batch}x1x8x8 --main -o gen/digits.c: exit status $rc"
 fi
-"$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror -fopenmp gen/*.c -o digits -lm >cc.log 2>&1 || {
+# shellcheck disable=SC2086 # KILN_TEST_CFLAGS is a word list on purpose
+"$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror -fopenmp ${KILN_TEST_CFLAGS:-} gen/*.c -o digits -lm \
+	>cc.log 2>&1 || {
 	show cc.log
 	die "the generated C does not compile cleanly"
 }

@@ -16,6 +16,7 @@ rm -rf "$work" && mkdir -p "$work/gen" || die "cannot create $work"
 	die "kiln adapter_instances.pt"
 "$kiln" "$fix/dict_in.pt" --input-shape 3x5 --input-shape 2x5 -o "$work/gen/dictin.c" ||
 	die "kiln dict_in.pt"
-"$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror -I "$work/gen" "$src" "$work/gen/adapter.c" \
+# shellcheck disable=SC2086 # KILN_TEST_CFLAGS is a word list on purpose
+"$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror ${KILN_TEST_CFLAGS:-} -I "$work/gen" "$src" "$work/gen/adapter.c" \
 	"$work/gen/dictin.c" -o "$work/schema_names" -lm || die "cc"
 "$work/schema_names" "$fix" || die "schema_names"

@@ -144,14 +144,14 @@ foreach(entry ${KILN_BIG_MODELS})
   set_tests_properties(onnx_${name}_13 PROPERTIES LABELS "onnx;big")
 endforeach()
 # alexnet and vgg11 (0.25 / 0.5 GB of initializers; onnxruntime takes ~3 GB for vgg11):
-# one at a time, with the big models' lock.
+# one at a time, with the huge models' lock.
 foreach(entry ${KILN_HUGE_MODELS})
   string(REPLACE "=" ";" entry ${entry})
   list(GET entry 0 name)
   list(GET entry 1 shape)
   kiln_onnx_test(${KILN_GEN_FIXTURES} ${name} ${shape} 13 2 kiln_big_fixtures)
   set_tests_properties(onnx_${name}_13 PROPERTIES LABELS "onnx;big;huge"
-                       RESOURCE_LOCK kiln_big_model TIMEOUT 900)
+                       RESOURCE_LOCK kiln_huge_model TIMEOUT 900)
 endforeach()
 
 # Errors (tests/onnx/errors/NAME.kir -> NAME.err): an op ONNX cannot express is reported with

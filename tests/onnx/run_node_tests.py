@@ -3,7 +3,7 @@
 
 For every case directory DATA/test_*/ (model.onnx + test_data_set_N/{input,output}_K.pb):
 converts the TensorProto inputs and outputs to .npy, runs `kiln model.onnx --main`, compiles the
-C with CC -O0 (cheap: the point is correctness), runs the program on every data set and compares
+C with CC -O0 (cheap: the point is correctness; KILN_TEST_CFLAGS adds flags), runs the program on every data set and compares
 each output with the expected one (same shape, same dtype kind, allclose with rtol 1e-3 and
 atol 1e-5, NaNs equal). Prints one line per case, a per-op table and `N passed, M failed`.
 
@@ -33,6 +33,9 @@ from onnx import numpy_helper
 
 DATA = "/usr/include/onnx/backend/test/data/node"
 RTOL, ATOL = 1e-3, 1e-5
+# A report of the generated C built with KILN_TEST_CFLAGS=-fsanitize=...: fails the run even in
+# a case that is not expected to pass.
+SANITIZER = re.compile(r"(ERROR: (Address|Leak)Sanitizer|runtime error):[^\n]*")
 
 
 def snake(name):
@@ -104,9 +107,13 @@ def run_case(args):
         return name, "design", why
     r = subprocess.run([kiln, os.path.join(src, "model.onnx"), "--main", "-o",
                         os.path.join(d, "m.c")], capture_output=True, text=True, timeout=120)
+    if SANITIZER.search(r.stderr):
+        return name, "fail", "sanitizer: kiln: " + SANITIZER.search(r.stderr).group(0)
     if r.returncode != 0:
         return name, "fail", "kiln: " + first_error(r.stderr)
-    r = subprocess.run([cc, "-O0", "-std=c11", "-w", os.path.join(d, "m.c"), "-o",
+    # the ASan stage's flags, but for its optimization level: these stay at -O0
+    extra = [f for f in os.environ.get("KILN_TEST_CFLAGS", "").split() if not f.startswith("-O")]
+    r = subprocess.run([cc, "-O0", "-std=c11", "-w"] + extra + [os.path.join(d, "m.c"), "-o",
                         os.path.join(d, "m"), "-lm"], capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         return name, "fail", "cc: " + first_error(r.stderr)
@@ -126,6 +133,8 @@ def run_case(args):
         os.makedirs(od)
         r = subprocess.run([os.path.join(d, "m"), "-o", od] + ins, capture_output=True,
                            text=True, timeout=120)
+        if SANITIZER.search(r.stderr):
+            return name, "fail", "sanitizer: " + SANITIZER.search(r.stderr).group(0)
         if r.returncode != 0:
             return name, "fail", "run: " + first_error(r.stderr + r.stdout)
         for k in range(nout):
@@ -245,6 +254,10 @@ def main():
         for n in gone:
             print("REGRESSION: %s is expected to pass but was not found" % n)
         ok = not lost and not gone
+    for n in names:
+        if status[n][1].startswith("sanitizer: "):
+            print("SANITIZER REPORT in %s: %s" % (n, status[n][1]))
+            ok = False
     if rate < a.min_rate:
         print("pass rate %.1f%% is below the threshold %.1f%%" % (rate, a.min_rate))
         ok = False

@@ -42,7 +42,9 @@ run "$work/emit.log" "$kiln" "$fixture.pt" "${args[@]}" --emit=onnx --opset "$op
 run "$work/read.log" "$kiln" "$work/m.onnx" --main --verify -o "$work/via_onnx.c"
 run "$work/direct.log" "$kiln" "$fixture.pt" "${args[@]}" --main -o "$work/direct.c"
 for v in via_onnx direct; do
-	run "$work/cc_$v.log" "$cc" -std=c11 -O1 -Wall -Wextra -Werror "$work/$v.c" -o "$work/m_$v" -lm
+	# shellcheck disable=SC2086 # KILN_TEST_CFLAGS is a word list on purpose
+	run "$work/cc_$v.log" "$cc" -std=c11 -O1 -Wall -Wextra -Werror ${KILN_TEST_CFLAGS:-} \
+		"$work/$v.c" -o "$work/m_$v" -lm
 done
 
 in_files=()

@@ -41,7 +41,8 @@ compile_run() {
 		bad "$label: $(basename "${TSIR_KILN:-$tsir}") failed"
 		return
 	fi
-	if ! "$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror "$dir"/m.c -o "$dir/m" -lm \
+	# shellcheck disable=SC2086 # KILN_TEST_CFLAGS is a word list on purpose
+	if ! "$cc" -std=c11 -O2 -Wall -Wextra -pedantic -Werror ${KILN_TEST_CFLAGS:-} "$dir"/m.c -o "$dir/m" -lm \
 		>"$dir/cc.log" 2>&1; then
 		sed 's/^/    /' "$dir/cc.log" | head -20
 		bad "$label: the generated C does not compile cleanly"

@@ -72,7 +72,6 @@ function(kiln_tsir_big_test entry dumps timeout kinds labels)
                    ${CMAKE_BINARY_DIR}/tsir/${name})
   set_tests_properties(tsir_${name} PROPERTIES LABELS "${labels}" TIMEOUT ${timeout}
                        FIXTURES_REQUIRED "kiln_big_fixtures;${dumps}"
-                       RESOURCE_LOCK kiln_big_model
                        ENVIRONMENT "CC=${CMAKE_C_COMPILER};KILN_PYTHON=${KILN_PYTHON};TSIR_MODELS=${CMAKE_BINARY_DIR}/fixtures;TSIR_DUMPS=${CMAKE_BINARY_DIR}/tsir_dumps;TSIR_KINDS=${kinds};TSIR_KILN=$<TARGET_FILE:kiln>")
 endfunction()
 set(all "graph inlined frozen dump model_ts_IR model_ts_IR_inlined")
@@ -84,6 +83,8 @@ foreach(entry ${KILN_TSIR_BIG_INLINED})
 endforeach()
 foreach(entry ${KILN_TSIR_HUGE})
   kiln_tsir_big_test(${entry} kiln_tsir_dumps_huge 3600 "inlined" "big;huge;tsir")
+  string(REGEX REPLACE "=.*" "" name ${entry})
+  set_tests_properties(tsir_${name} PROPERTIES RESOURCE_LOCK kiln_huge_model)
 endforeach()
 unset(all)
 add_test(NAME tsir_errors
