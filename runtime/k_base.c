@@ -29,8 +29,10 @@
 #define K_RESTRICT restrict
 #if defined(__GNUC__)
 #define K_UNUSED __attribute__((unused))
+#define K_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2) /* a hint: fetch p's line into L2 */
 #else
 #define K_UNUSED
+#define K_PREFETCH_L2(p) ((void)(p))
 #endif
 #ifdef _OPENMP
 #define K_OMP(x) _Pragma(#x)

@@ -812,6 +812,29 @@ static K_UNUSED void k_pr_tile(const struct k_pr_job *g, k_idx q0, k_idx mr, k_i
 #endif
 }
 
+/* The weights a block of nt tiles should fetch while it works on the slice at tap s, and
+ * their size in cache lines (*lines): few tiles (a small image) use each slice only a few
+ * times, so the first of them would wait for memory; instead each tile fetches a share of
+ * the weights that come next: the next slice, or the panel's first again (more tiles to
+ * come), or the next panel's first. None (*lines 0) for a full block. */
+static inline K_UNUSED const float *k_pr_next(const struct k_pr_job *g, k_idx s, k_idx kc, k_idx nt,
+					      int more_tiles, int more_panels, k_idx *lines)
+{
+	const float *nx = NULL;
+	k_idx n = 0;
+
+	if (nt < K_PR_TB) {
+		if (s + kc < g->kk)
+			nx = g->wp + (s + kc) * K_NR, n = k_min_idx(kc, g->kk - s - kc);
+		else if (more_tiles)
+			nx = g->wp, n = kc;
+		else if (more_panels)
+			nx = g->wp + g->kk * K_NR, n = kc;
+	}
+	*lines = (n * K_NR * (k_idx)sizeof(float) + 63) / 64;
+	return nx;
+}
+
 /* y = conv2d(x, wp) + b, then res and act, on the pixel-row path; wp from k_conv2d_pack. */
 static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const float *wp, const float *b,
 				 float *y, void *scratch)
@@ -848,10 +871,17 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 					bias[l] = b && l < job.nr ? b[o0 + l] : 0.0f;
 				for (i = i0; i < i1; i += K_PR_TB) {
 					k_idx ib = k_min_idx(i1, i + K_PR_TB), ii, s;
-					for (s = 0; s < kk; s += kc)
-						for (ii = i; ii < ib; ii++)
+					for (s = 0; s < kk; s += kc) {
+						k_idx nl;
+						const float *nx = k_pr_next(&job, s, kc, ib - i, ib < i1, jp + 1 < np, &nl);
+						for (ii = i; ii < ib; ii++) {
+							k_idx l0 = nl * (ii - i) / (ib - i), l1 = nl * (ii - i + 1) / (ib - i);
+							for (l = l0; l < l1; l++)
+								K_PREFETCH_L2((const char *)nx + l * 64);
 							k_pr_tile(&job, ii * K_PR_MR, k_min_idx(K_PR_MR, ohw - ii * K_PR_MR), s,
 								  k_min_idx(kk, s + kc), acc[ii - i]);
+						}
+					}
 				}
 			}
 		}
