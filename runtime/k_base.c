@@ -144,6 +144,33 @@ static inline K_UNUSED __m256 k_sigmoid8(__m256 x)
 	return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
+/* silu of 8 floats, x / (1 + exp(-x)), within about 3e-7 of it (relative), in two thirds
+ * of the time x * k_sigmoid8(x) takes: exp(-x) as k_exp8 computes it, with its exponent
+ * capped at 2^128 (infinity) so that no case needs a blend: x < -88.7 gives -0, x = -inf
+ * NaN (-inf / inf, as x * sigmoid(x) gives), NaN NaN. */
+static inline K_UNUSED __m256 k_silu8(__m256 x)
+{
+	const __m256 l2e = _mm256_set1_ps(1.44269504088896341f), c1 = _mm256_set1_ps(0.693359375f);
+	const __m256 c2 = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
+	__m256 t = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_sub_ps(_mm256_setzero_ps(), x));
+	__m256 n, r, q;
+	__m256i e;
+
+	n = _mm256_round_ps(_mm256_mul_ps(t, l2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	n = _mm256_min_ps(n, _mm256_set1_ps(128.0f));
+	r = _mm256_fnmadd_ps(n, c1, t);
+	r = _mm256_fnmadd_ps(n, c2, r);
+	q = _mm256_set1_ps(1.9875691500e-4f);
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507e-3f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073e-3f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894e-2f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
+	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
+	q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
+	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_div_ps(x, _mm256_fmadd_ps(q, _mm256_castsi256_ps(e), one));
+}
+
 /* tanh of 8 floats: sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), within about 1e-7 of
  * tanhf (absolute; the relative error grows below |x| ~ 1e-3); NaN in, NaN out. */
 static inline K_UNUSED __m256 k_tanh8(__m256 x)
@@ -171,7 +198,7 @@ static inline K_UNUSED __m256 k_act8(enum k_act act, __m256 v, __m256 lo, __m256
 	if (act == K_ACT_SIGMOID)
 		return k_sigmoid8(v);
 	if (act == K_ACT_SILU)
-		return _mm256_mul_ps(v, k_sigmoid8(v));
+		return k_silu8(v);
 	return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 #endif
@@ -184,15 +211,15 @@ static K_UNUSED void k_sigmoid_row(float *y, k_idx n, int mul)
 
 #if K_AVX2
 	for (; i + 8 <= n; i += 8) {
-		__m256 x = _mm256_loadu_ps(y + i), s = k_sigmoid8(x);
-		_mm256_storeu_ps(y + i, mul ? _mm256_mul_ps(x, s) : s);
+		__m256 x = _mm256_loadu_ps(y + i);
+		_mm256_storeu_ps(y + i, mul ? k_silu8(x) : k_sigmoid8(x));
 	}
 	if (i < n) {
 		float t[8] = { 0 };
-		__m256 x, s;
+		__m256 x;
 		memcpy(t, y + i, (size_t)(n - i) * sizeof(float));
-		x = _mm256_loadu_ps(t), s = k_sigmoid8(x);
-		_mm256_storeu_ps(t, mul ? _mm256_mul_ps(x, s) : s);
+		x = _mm256_loadu_ps(t);
+		_mm256_storeu_ps(t, mul ? k_silu8(x) : k_sigmoid8(x));
 		memcpy(y + i, t, (size_t)(n - i) * sizeof(float));
 		return;
 	}
