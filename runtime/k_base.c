@@ -331,3 +331,4 @@ static K_UNUSED double k_now(void)
 static inline K_UNUSED k_idx k_round_up(k_idx n, k_idx m) { return (n + m - 1) / m * m; }
 
 static inline K_UNUSED k_idx k_min_idx(k_idx a, k_idx b) { return a < b ? a : b; }
+static inline K_UNUSED k_idx k_max_idx(k_idx a, k_idx b) { return a > b ? a : b; }

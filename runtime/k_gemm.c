@@ -16,6 +16,8 @@
 #define K_KC 256
 #define K_SMALL_M 4
 
+#define K_MM_ABLOCK (64 << 10) /* bytes of A a row block of k_mm_run reuses over the panels */
+
 /* Bytes of scratch k_mm needs for an m x n x k product. */
 static K_UNUSED size_t k_mm_scratch(k_idx m, k_idx n, k_idx k)
 {
@@ -394,11 +396,14 @@ static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_
 static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 {
 	k_idx ns = (g->m + K_MR - 1) / K_MR, np = (g->n + K_NR - 1) / K_NR, jp, t;
-	k_idx flops = g->m * g->n * g->k;
+	k_idx flops = g->m * g->n * g->k, abytes = g->m * g->k * (k_idx)sizeof(float);
 	int nt = k_threads();
+	/* A far bigger than B (a 1x1 conv's weights over a small image): A strip by strip over
+	 * every panel, so A comes from memory once, not once per panel */
+	int amajor = abytes > K_MM_ABLOCK && abytes > 4 * g->n * g->k * (k_idx)sizeof(float);
 
 	/* dynamic: on a busy machine a preempted thread's panels go to the other threads */
-	if (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN_MM) {
+	if (!amajor && (nt == 1 || np >= 2 * nt || flops <= K_PAR_MIN_MM)) {
 		K_OMP(omp parallel for schedule(dynamic) if (flops > K_PAR_MIN_MM && np > 1))
 		for (jp = 0; jp < np; jp++) {
 			if (g->pack && !k_mm_inplace(g, jp))
@@ -414,9 +419,10 @@ static K_UNUSED void k_mm_run(const struct k_mm_job *g)
 				g->pack(g->ctx, jp, g->bp + jp * g->k * K_NR);
 	}
 	{
-		k_idx nb = k_min_idx(ns, (4 * nt + np - 1) / np); /* row blocks: >= 4 tiles per thread */
+		/* row blocks: >= 4 tiles per thread, and each block's A within K_MM_ABLOCK bytes */
+		k_idx nb = k_min_idx(ns, k_max_idx((4 * nt + np - 1) / np, (abytes + K_MM_ABLOCK - 1) / K_MM_ABLOCK));
 		k_idx per = (ns + nb - 1) / nb;
-		K_OMP(omp parallel for schedule(dynamic))
+		K_OMP(omp parallel for schedule(dynamic) if (flops > K_PAR_MIN_MM))
 		for (t = 0; t < nb * np; t++) {
 			k_idx b = t / np, s0 = b * per;
 			if (s0 < ns)
