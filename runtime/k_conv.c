@@ -257,6 +257,41 @@ static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const fl
 	}
 }
 
+/* Two output rows of a 3x3 depthwise conv with stride and dilation 1: y0 from padded rows
+ * r0, r0 + pw, r0 + 2*pw and y1 from the three below; the middle rows' shifted vectors are
+ * loaded once for both (12 loads for two vectors, not 18). */
+static inline K_UNUSED void k_dw_rows3x2(const float *r0, k_idx pw, const __m256 *wv, __m256 bv,
+					 float *y0, float *y1, k_idx ow, int inl, enum k_act act,
+					 __m256 vlo, __m256 vhi, __m256i mask)
+{
+	__m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
+	__m256 w6 = wv[6], w7 = wv[7], w8 = wv[8];
+	k_idx ox;
+
+	for (ox = 0; ox < ow; ox += 8) {
+		const float *a = r0 + ox;
+		__m256 x0 = _mm256_loadu_ps(a), x1 = _mm256_loadu_ps(a + 1), x2 = _mm256_loadu_ps(a + 2);
+		__m256 s0 = _mm256_fmadd_ps(w0, x0, bv), t0 = _mm256_mul_ps(w1, x1), s1, t1;
+		s0 = _mm256_fmadd_ps(w2, x2, s0);
+		a += pw, x0 = _mm256_loadu_ps(a), x1 = _mm256_loadu_ps(a + 1), x2 = _mm256_loadu_ps(a + 2);
+		t0 = _mm256_fmadd_ps(w3, x0, t0), s0 = _mm256_fmadd_ps(w4, x1, s0), t0 = _mm256_fmadd_ps(w5, x2, t0);
+		s1 = _mm256_fmadd_ps(w0, x0, bv), t1 = _mm256_mul_ps(w1, x1), s1 = _mm256_fmadd_ps(w2, x2, s1);
+		a += pw, x0 = _mm256_loadu_ps(a), x1 = _mm256_loadu_ps(a + 1), x2 = _mm256_loadu_ps(a + 2);
+		s0 = _mm256_fmadd_ps(w6, x0, s0), t0 = _mm256_fmadd_ps(w7, x1, t0), s0 = _mm256_fmadd_ps(w8, x2, s0);
+		t1 = _mm256_fmadd_ps(w3, x0, t1), s1 = _mm256_fmadd_ps(w4, x1, s1), t1 = _mm256_fmadd_ps(w5, x2, t1);
+		a += pw, x0 = _mm256_loadu_ps(a), x1 = _mm256_loadu_ps(a + 1), x2 = _mm256_loadu_ps(a + 2);
+		s1 = _mm256_fmadd_ps(w6, x0, s1), t1 = _mm256_fmadd_ps(w7, x1, t1), s1 = _mm256_fmadd_ps(w8, x2, s1);
+		s0 = _mm256_add_ps(s0, t0), s1 = _mm256_add_ps(s1, t1);
+		if (inl)
+			s0 = k_act8(act, s0, vlo, vhi), s1 = k_act8(act, s1, vlo, vhi);
+		if (ox + 8 <= ow) {
+			_mm256_storeu_ps(y0 + ox, s0), _mm256_storeu_ps(y1 + ox, s1);
+		} else {
+			_mm256_maskstore_ps(y0 + ox, mask, s0), _mm256_maskstore_ps(y1 + ox, mask, s1);
+		}
+	}
+}
+
 /*
  * Depthwise conv with AVX2/FMA: each input plane is copied once into a zero-padded plane on
  * the stack, so every output row is a run of 8-wide vectors (a masked one at the end) with no
@@ -290,16 +325,22 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 		k_pad_plane(p, xc, pad);
 		memset(pad + (p->h + 2 * p->pad_h) * pw, 0, 64 * sizeof(float));
 		if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {
-			for (oy = 0; oy < p->oh; oy++) {
+			int two = p->stride_w == 1 && p->stride_h == 1 && p->dil_h == 1;
+			k_idx rows;
+			for (oy = 0; oy < p->oh; oy += rows) {
 				const float *r0 = pad + oy * p->stride_h * pw;
 				const float *r1 = r0 + p->dil_h * pw, *r2 = r1 + p->dil_h * pw;
 				float *yr = yo + oy * p->ow;
-				if (p->stride_w == 1)
+				rows = two && oy + 1 < p->oh ? 2 : 1;
+				if (rows == 2)
+					k_dw_rows3x2(r0, pw, wv, bv, yr, yr + p->ow, p->ow, inl, p->act, vlo, vhi, mask);
+				else if (p->stride_w == 1)
 					k_dw_row3(r0, r1, r2, 1, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
 				else
 					k_dw_row3(r0, r1, r2, 2, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
-				if (!inl)
-					k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
+				for (i = 0; i < rows && !inl; i++)
+					k_epi_row(&e, 0, yr + i * p->ow, p->res ? p->res + t * ohw + (oy + i) * p->ow : NULL,
+						  p->ow);
 			}
 			continue;
 		}
