@@ -1550,6 +1550,20 @@ static struct pt_tensor *matching_constant(struct glower *L, const struct g_type
 	return NULL;
 }
 
+/* Whether v converts to dt without leaving its range (NaN fits the float types only). */
+static int elem_fits(enum dtype dt, double v)
+{
+	switch (dt) {
+	case DT_I64: return v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+	case DT_I32: return v > -2147483649.0 && v < 2147483648.0;
+	case DT_I16: return v > -32769.0 && v < 32768.0;
+	case DT_I8: return v > -129.0 && v < 128.0;
+	case DT_U8: return v > -1.0 && v < 256.0;
+	case DT_BOOL: return v == 0.0 || v == 1.0;
+	default: return 1;
+	}
+}
+
 static void store_elem(void *dst, enum dtype dt, size_t i, double v)
 {
 	switch (dt) {
@@ -1583,8 +1597,12 @@ static uint32_t inline_tensor(struct gfn *fs, const struct g_node *gn, const str
 		diag_error(L->ctx, a->at, "tensor constants of type %s are not supported",
 		           dtype_name(dt));
 	void *data = arena_alloc(&L->ctx->arena, dtype_size(dt) * (size_t)(numel + 1));
-	for (int i = 0; i < a->n; i++)
+	for (int i = 0; i < a->n; i++) {
+		if (!elem_fits(dt, a->nums[i]))
+			diag_error(L->ctx, a->at, "tensor constant value %.17g does not fit its type %s",
+			           a->nums[i], dtype_name(dt));
 		store_elem(data, dt, (size_t)i, a->nums[i]);
+	}
 	return ir_const_tensor(L->m, fs->b, dt, &s, data, NULL);
 }
 
