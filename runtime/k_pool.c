@@ -64,79 +64,94 @@ static inline K_UNUSED __m256 k_pool_load8(const float *xs, k_idx sw)
 #endif
 
 #if K_AVX2
-#define K_POOL_SPAN 64 /* most input floats an edge vector's tap row may span */
+#define K_POOL_ROW 4096 /* floats of the row of column maxima kept on the stack */
 
-/* Outputs ox..ox+7 of row oy (those below ow stored), for stride 1 or 2 across: each tap
- * row's span is copied with -inf outside the input, then taken 8 at a time. */
-static K_UNUSED void k_max_edge8(const struct k_pool2d *p, const float *xc, k_idx oy, k_idx ox,
-				 k_idx ki0, k_idx ki1, float *yr)
+/* max(a, b), NaN if either is (all bits set: cmp's mask is a NaN) */
+static inline K_UNUSED __m256 k_nanmax8(__m256 a, __m256 b)
 {
-	k_idx sw = p->stride_w, span = 8 * sw + (p->kw - 1) * p->dil_w, base = ox * sw - p->pad_w;
-	k_idx ki, kj, i;
-	__m256 m = _mm256_set1_ps(-INFINITY);
-	float buf[K_POOL_SPAN], out[8];
+	return _mm256_or_ps(_mm256_max_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+}
 
-	for (ki = ki0; ki < ki1; ki++) {
-		const float *xr = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w;
-		for (i = 0; i < span; i++)
-			buf[i] = base + i >= 0 && base + i < p->w ? xr[base + i] : -INFINITY;
-		for (kj = 0; kj < p->kw; kj++) {
-			__m256 v = k_pool_load8(buf + kj * p->dil_w, sw);
-			__m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-			m = _mm256_blendv_ps(m, v, take);
-		}
-	}
-	_mm256_storeu_ps(out, m);
-	memcpy(yr + ox, out, (size_t)k_min_idx(8, p->ow - ox) * sizeof(float));
+/* Floats of k_maxpool2d_f32's row buffer for p: its padded columns, with room for the last
+ * vector's taps. */
+static inline K_UNUSED k_idx k_max_row_len(const struct k_pool2d *p)
+{
+	return k_max_idx(k_round_up(p->ow, 8) * p->stride_w + (p->kw - 1) * p->dil_w + 16,
+			 p->pad_w + k_round_up(p->w, 8));
 }
 #endif
 
 /*
- * Row by row, 8 outputs at a time with AVX2 and stride 1 or 2 across: the max stays in a
- * register over every tap and is stored once.  Columns [L, H) have their whole window inside
- * the row and load from it directly; vectors at the edges go through k_max_edge8.  Otherwise
- * (no AVX2, wider strides or windows) k_max_window per output.
+ * Max pooling, separably, with AVX2 and stride 1 or 2 across: for each output row, the max
+ * of its window's input rows, column by column, goes into a row buffer padded with -inf
+ * (so no window needs an edge case), then each output is the max of kw taps of that row, 8
+ * outputs at a time.  Otherwise (no AVX2, wider strides, very wide rows) k_max_window per
+ * output.
  */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
 {
-	k_idx t, np = p->n * p->c, L, H;
+	k_idx t, np = p->n * p->c;
 
-	k_pool_range(-p->pad_w, p->stride_w, p->w - (p->kw - 1) * p->dil_w, p->ow, &L, &H);
 	K_OMP(omp parallel for schedule(static) if (np * p->oh * p->ow * p->kh * p->kw > K_PAR_MIN))
 	for (t = 0; t < np; t++) {
 		const float *xc = x + t * p->h * p->w;
 		float *yc = y + t * p->oh * p->ow;
 		k_idx oy, ox, ki0, ki1;
+#if K_AVX2
+		k_idx len = k_max_row_len(p);
+		if (p->stride_w <= 2 && len <= K_POOL_ROW) {
+			float vb[K_POOL_ROW], out[8];
+			k_idx sw = p->stride_w, c, ki, kj, i;
+			__m256 ninf = _mm256_set1_ps(-INFINITY);
+			__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+			for (i = 0; i < len; i++)
+				vb[i] = -INFINITY;
+			for (oy = 0; oy < p->oh; oy++) {
+				float *yr = yc + oy * p->ow, *vr = vb + p->pad_w;
+				k_pool_range(oy * p->stride_h - p->pad_h, p->dil_h, p->h, p->kh, &ki0, &ki1);
+				/* column maxima of the window's rows (three at a time: a row named twice
+				 * changes no max), the last vector masked, -inf past the row */
+				for (c = 0; c < p->w && ki0 == ki1; c++) /* no input row in the window */
+					vr[c] = -INFINITY;
+				for (ki = ki0; ki < ki1; ki += 3) {
+					const float *r0 = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w;
+					const float *r1 = ki + 1 < ki1 ? r0 + p->dil_h * p->w : r0;
+					const float *r2 = ki + 2 < ki1 ? r0 + 2 * p->dil_h * p->w : r1;
+					for (c = 0; c < p->w; c += 8) {
+						__m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(p->w - c)), lane);
+						__m256 m;
+						if (c + 8 <= p->w)
+							m = k_nanmax8(k_nanmax8(_mm256_loadu_ps(r0 + c), _mm256_loadu_ps(r1 + c)),
+								      _mm256_loadu_ps(r2 + c));
+						else
+							m = k_nanmax8(k_nanmax8(_mm256_maskload_ps(r0 + c, mk),
+										_mm256_maskload_ps(r1 + c, mk)),
+								      _mm256_maskload_ps(r2 + c, mk));
+						if (ki > ki0)
+							m = k_nanmax8(m, _mm256_loadu_ps(vr + c));
+						_mm256_storeu_ps(vr + c, _mm256_blendv_ps(ninf, m, _mm256_castsi256_ps(mk)));
+					}
+				}
+				/* kw taps of the row, 8 outputs at a time */
+				for (ox = 0; ox < p->ow; ox += 8) {
+					__m256 m = ninf;
+					for (kj = 0; kj < p->kw; kj++)
+						m = k_nanmax8(m, k_pool_load8(vb + ox * sw + kj * p->dil_w, sw));
+					if (ox + 8 <= p->ow) {
+						_mm256_storeu_ps(yr + ox, m);
+					} else {
+						_mm256_storeu_ps(out, m);
+						memcpy(yr + ox, out, (size_t)(p->ow - ox) * sizeof(float));
+					}
+				}
+			}
+			continue;
+		}
+#endif
 		for (oy = 0; oy < p->oh; oy++) {
 			float *yr = yc + oy * p->ow;
 			k_pool_range(oy * p->stride_h - p->pad_h, p->dil_h, p->h, p->kh, &ki0, &ki1);
-			ox = 0;
-#if K_AVX2
-			if (p->stride_w <= 2 && 8 * p->stride_w + (p->kw - 1) * p->dil_w <= K_POOL_SPAN) {
-				k_idx sw = p->stride_w;
-				for (; ox < p->ow; ox += 8) {
-					/* stride 2 reads one float past the last tap: a vector short of H */
-					__m256 m = _mm256_set1_ps(-INFINITY);
-					k_idx ki, kj;
-					if (ox < L || ox + 8 + (sw == 2) > H) {
-						k_max_edge8(p, xc, oy, ox, ki0, ki1, yr);
-						continue;
-					}
-					for (ki = ki0; ki < ki1; ki++) {
-						const float *xs = xc + (oy * p->stride_h - p->pad_h + ki * p->dil_h) * p->w +
-								  ox * sw - p->pad_w;
-						for (kj = 0; kj < p->kw; kj++) {
-							__m256 v = k_pool_load8(xs + kj * p->dil_w, sw);
-							__m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ),
-										   _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-							m = _mm256_blendv_ps(m, v, take);
-						}
-					}
-					_mm256_storeu_ps(yr + ox, m);
-				}
-			}
-#endif
-			for (; ox < p->ow; ox++)
+			for (ox = 0; ox < p->ow; ox++)
 				yr[ox] = k_max_window(p, xc, oy, ox, ki0, ki1);
 		}
 	}
