@@ -211,9 +211,14 @@ static K_UNUSED void k_global_avgpool_f32(k_idx np, k_idx hw, const float *x, fl
 	K_OMP(omp parallel for schedule(static) if (np * hw > K_PAR_MIN))
 	for (t = 0; t < np; t++) {
 		const float *xc = x + t * hw;
-		float s[8] = { 0 }, r;
+		float s[32] = { 0 }, r; /* four vectors of partial sums: four add chains */
 		k_idx i, l;
-		for (i = 0; i + 8 <= hw; i += 8)
+		for (i = 0; i + 32 <= hw; i += 32)
+			for (l = 0; l < 32; l++)
+				s[l] += xc[i + l];
+		for (l = 0; l < 8 && hw >= 32; l++)
+			s[l] = (s[l] + s[l + 8]) + (s[l + 16] + s[l + 24]);
+		for (; i + 8 <= hw; i += 8)
 			for (l = 0; l < 8; l++)
 				s[l] += xc[i + l];
 		r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
