@@ -107,29 +107,41 @@ static inline K_UNUSED float k_gelu_tanh(float x)
 static inline K_UNUSED float k_leaky_relu(float x, float slope) { return x >= 0.0f ? x : slope * x; }
 
 #if K_AVX2
-/* exp of 8 floats: Cephes' expf (range reduction by ln 2 in two parts, degree-5 polynomial),
- * within 2 ulp of expf for normal results; 0 below -87.3 (so silu(-inf) is NaN, as in scalar
- * code), exp(88.7) above 88.7. */
-static inline K_UNUSED __m256 k_exp8(__m256 x)
+/* exp(x) = q * 2^n of 8 floats, Cephes' expf: n = round(x / ln 2), given (a float of at most
+ * 128, clamped by the caller); returns q, the degree-5 polynomial of x - n ln 2 (reduced by
+ * ln 2 in two parts), and sets *scale to 2^n (infinity for n = 128). */
+static inline K_UNUSED __m256 k_exp8_parts(__m256 x, __m256 n, __m256 *scale)
 {
-	const __m256 l2e = _mm256_set1_ps(1.44269504088896341f), c1 = _mm256_set1_ps(0.693359375f);
-	const __m256 c2 = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
-	__m256 n, r, q, under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
-	__m256i e;
+	const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+	__m256 r = _mm256_fnmadd_ps(n, c2, _mm256_fnmadd_ps(n, c1, x)), q;
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
 
-	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
-	n = _mm256_round_ps(_mm256_mul_ps(x, l2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	r = _mm256_fnmadd_ps(n, c1, x);
-	r = _mm256_fnmadd_ps(n, c2, r);
 	q = _mm256_set1_ps(1.9875691500e-4f);
 	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507e-3f));
 	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073e-3f));
 	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894e-2f));
 	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
 	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
-	q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
-	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_andnot_ps(under, _mm256_mul_ps(q, _mm256_castsi256_ps(e)));
+	*scale = _mm256_castsi256_ps(e);
+	return _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+}
+
+/* round(x / ln 2) of 8 floats */
+static inline K_UNUSED __m256 k_exp8_n(__m256 x)
+{
+	return _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+			       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* exp of 8 floats, within 2 ulp of expf for normal results; 0 below -87.3 (so silu(-inf) is
+ * NaN, as in scalar code), exp(88.7) above 88.7. */
+static inline K_UNUSED __m256 k_exp8(__m256 x)
+{
+	__m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), q, scale;
+
+	x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
+	q = k_exp8_parts(x, k_exp8_n(x), &scale);
+	return _mm256_andnot_ps(under, _mm256_mul_ps(q, scale));
 }
 
 /* sigmoid of 8 floats as k_sigmoid computes it (exp of -|x|, so nothing overflows); NaN in,
@@ -150,25 +162,10 @@ static inline K_UNUSED __m256 k_sigmoid8(__m256 x)
  * NaN (-inf / inf, as x * sigmoid(x) gives), NaN NaN. */
 static inline K_UNUSED __m256 k_silu8(__m256 x)
 {
-	const __m256 l2e = _mm256_set1_ps(1.44269504088896341f), c1 = _mm256_set1_ps(0.693359375f);
-	const __m256 c2 = _mm256_set1_ps(-2.12194440e-4f), one = _mm256_set1_ps(1.0f);
-	__m256 t = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_sub_ps(_mm256_setzero_ps(), x));
-	__m256 n, r, q;
-	__m256i e;
+	__m256 t = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_sub_ps(_mm256_setzero_ps(), x)), q, scale;
 
-	n = _mm256_round_ps(_mm256_mul_ps(t, l2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	n = _mm256_min_ps(n, _mm256_set1_ps(128.0f));
-	r = _mm256_fnmadd_ps(n, c1, t);
-	r = _mm256_fnmadd_ps(n, c2, r);
-	q = _mm256_set1_ps(1.9875691500e-4f);
-	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.3981999507e-3f));
-	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(8.3334519073e-3f));
-	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.1665795894e-2f));
-	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.6666665459e-1f));
-	q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(5.0000001201e-1f));
-	q = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), _mm256_add_ps(r, one));
-	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_div_ps(x, _mm256_fmadd_ps(q, _mm256_castsi256_ps(e), one));
+	q = k_exp8_parts(t, _mm256_min_ps(k_exp8_n(t), _mm256_set1_ps(128.0f)), &scale);
+	return _mm256_div_ps(x, _mm256_fmadd_ps(q, scale, _mm256_set1_ps(1.0f)));
 }
 
 /* tanh of 8 floats: sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), within about 1e-7 of
