@@ -190,6 +190,12 @@ static inline K_UNUSED int k_act8_ok(enum k_act act)
 
 /* act of 8 floats for the acts k_act8_ok takes; lo and hi are relu's or clip's bounds (-inf and
  * +inf for none), applied as k_clip does (NaN passes through). */
+/* The mask of lanes 0..n-1 of 8 (for maskload/maskstore of a row's last n < 8 floats). */
+static inline K_UNUSED __m256i k_lanes8(k_idx n)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 static inline K_UNUSED __m256 k_act8(enum k_act act, __m256 v, __m256 lo, __m256 hi)
 {
 	if (act == K_ACT_SIGMOID)

@@ -316,8 +316,7 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 		k_idx o = t % p->oc, bn = t / p->oc, i, oy, ox, ki, kj, tail = p->ow % 8;
 		const float *xc = x + (bn * p->c + o / mult) * p->h * p->w;
 		float *yo = y + t * ohw;
-		__m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)tail),
-						  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+		__m256i mask = k_lanes8(tail);
 
 		for (i = 0; i < taps; i++)
 			wv[i] = _mm256_set1_ps(w[o * taps + i]);

@@ -103,7 +103,7 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 			float vb[K_POOL_ROW], out[8];
 			k_idx sw = p->stride_w, c, ki, kj, i;
 			__m256 ninf = _mm256_set1_ps(-INFINITY);
-			__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+			__m256i mk = k_lanes8(p->w % 8); /* the row's last vector */
 			for (i = 0; i < len; i++)
 				vb[i] = -INFINITY;
 			for (oy = 0; oy < p->oh; oy++) {
@@ -118,18 +118,18 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 					const float *r1 = ki + 1 < ki1 ? r0 + p->dil_h * p->w : r0;
 					const float *r2 = ki + 2 < ki1 ? r0 + 2 * p->dil_h * p->w : r1;
 					for (c = 0; c < p->w; c += 8) {
-						__m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(p->w - c)), lane);
 						__m256 m;
 						if (c + 8 <= p->w)
 							m = k_nanmax8(k_nanmax8(_mm256_loadu_ps(r0 + c), _mm256_loadu_ps(r1 + c)),
 								      _mm256_loadu_ps(r2 + c));
-						else
-							m = k_nanmax8(k_nanmax8(_mm256_maskload_ps(r0 + c, mk),
-										_mm256_maskload_ps(r1 + c, mk)),
-								      _mm256_maskload_ps(r2 + c, mk));
+						else /* -inf past the row */
+							m = _mm256_blendv_ps(ninf, k_nanmax8(k_nanmax8(_mm256_maskload_ps(r0 + c, mk),
+												     _mm256_maskload_ps(r1 + c, mk)),
+											 _mm256_maskload_ps(r2 + c, mk)),
+									     _mm256_castsi256_ps(mk));
 						if (ki > ki0)
 							m = k_nanmax8(m, _mm256_loadu_ps(vr + c));
-						_mm256_storeu_ps(vr + c, _mm256_blendv_ps(ninf, m, _mm256_castsi256_ps(mk)));
+						_mm256_storeu_ps(vr + c, m);
 					}
 				}
 				/* kw taps of the row, 8 outputs at a time */
