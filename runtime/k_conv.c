@@ -69,7 +69,8 @@ static inline K_UNUSED k_idx k_conv_padded(const struct k_conv2d *p)
 #define K_PR_MR 6
 #define K_PR_KC 256     /* taps per slice: a slice of a panel's weights (16 KB) stays in L1 */
 #define K_PR_TB 16      /* tiles that take turns over one slice */
-#define K_PR_MIN_K1 256 /* a 1x1 stride-1 conv takes this path from this K; below, the GEMM */
+#define K_PR_MIN_K1 256 /* a 1x1 stride-1 conv takes this path from this K, */
+#define K_PR_MAX_HW1 64 /* or up to this many output pixels; else the GEMM */
 
 /* True if the pixel-row path takes p (when its weights are packed). */
 static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
@@ -78,7 +79,7 @@ static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
 
 	if (k_conv2d_is_dw(p) || p->oh * p->ow == 0)
 		return 0;
-	return !k_conv2d_is_1x1(p) || kk >= K_PR_MIN_K1;
+	return !k_conv2d_is_1x1(p) || kk >= K_PR_MIN_K1 || p->oh * p->ow <= K_PR_MAX_HW1;
 }
 
 /* Floats of the packed weights: per group, ceil(ocg / K_NR) panels of [K][K_NR]. */

@@ -17,6 +17,7 @@
 #define K_SMALL_M 4
 
 #define K_MM_ABLOCK (64 << 10) /* bytes of A a row block of k_mm_run reuses over the panels */
+#define K_MM_PFD 2 /* k_mm_panel prefetches in-place B this many panels ahead */
 
 /* Bytes of scratch k_mm needs for an m x n x k product. */
 static K_UNUSED size_t k_mm_scratch(k_idx m, k_idx n, k_idx k)
@@ -374,11 +375,20 @@ static K_UNUSED void k_mm_panel(const struct k_mm_job *g, k_idx jp, k_idx s0, k_
 	const float *b = k_mm_bpanel(g, jp, &rsb);
 	int epi = g->e && (g->e->alpha != 1.0f || g->e->c || g->res || g->e->act != K_ACT_NONE);
 
+	/* B in place (a 1x1 conv's image): its rows are far apart, more streams than the
+	 * hardware prefetcher follows, so the strips fetch the rows of the panel K_MM_PFD on */
+	const float *nb = s0 == 0 && k_mm_inplace(g, jp + K_MM_PFD) ? g->bin + (jp + K_MM_PFD) * K_NR : NULL;
+
 	for (pc = 0; pc < g->k; pc += K_KC) {
 		k_idx kc = k_min_idx(K_KC, g->k - pc);
 		for (s = s0; s < s1; s++) {
 			k_idx mr = k_min_idx(K_MR, g->m - s * K_MR);
 			int last = epi && pc + kc == g->k;
+			if (nb) {
+				k_idx r = pc + kc * (s - s0) / (s1 - s0), r1 = pc + kc * (s - s0 + 1) / (s1 - s0);
+				for (; r < r1; r++)
+					K_PREFETCH_L2(nb + r * g->rsb_in);
+			}
 			if (!k_ukr_epi(kc, g->a + s * g->sa + pc * g->csa, g->rsa, g->csa, b + pc * rsb, rsb,
 				       NULL, g->y + s * K_MR * g->ldy + jp * K_NR, g->ldy, mr, nr, pc > 0,
 				       last ? g->e : NULL, s * K_MR, jp * K_NR,
