@@ -15,6 +15,11 @@
  *   - everything else is ST_WORKSPACE at a 64-byte aligned offset; so is the scratch a
  *     kernel needs (emit_c_scratch_size): a u8 value in the node's scratch field, live
  *     only at that node;
+ *   - a CONCAT whose inputs are contiguous slices of its output (every dim before the
+ *     axis is 1) has its workspace inputs written in place: each such input, made in the
+ *     same block and used by no other CONCAT, lives at its slice's offset inside the
+ *     output's region, which then lives from the first input's node to the last use of
+ *     any of them (emit_concat copies only the inputs not already in place);
  *   - m->workspace_size is the end of the highest region.
  * Two regions may share bytes only if their live ranges [def, last use] (node positions)
  * are disjoint, so a kernel never reads an input it is overwriting. Placement is greedy by
@@ -54,6 +59,10 @@ struct planner {
 	int *loop_end;         /* per LOOP position: the position of its body's last node */
 	int npos;
 	struct vec extra;      /* struct extra_use */
+	struct ir_block **blk_of; /* per position: the block the node is in */
+	uint32_t *owner;       /* per value: the CONCAT output it is written into, or IR_NONE */
+	int64_t *within;       /* per value with an owner: its byte offset in the owner */
+	uint32_t nv;           /* values before the plan (the size of owner and within) */
 };
 
 static int64_t round_up(int64_t n) { return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN; }
@@ -200,6 +209,7 @@ static void layout(struct planner *p, struct ir_block *b, int loop, struct arena
 			continue;
 		int pos = p->npos++;
 		p->order[pos] = id;
+		p->blk_of[pos] = b;
 		p->loop_of[pos] = loop;
 		for (int k = 0; k < n->nblocks; k++) {
 			layout(p, n->blocks[k], n->op == OP_LOOP ? pos : loop, a);
@@ -265,6 +275,96 @@ static void liveness(struct planner *p)
 	}
 }
 
+/* Whether input i of CONCAT node n (at position pos) can be written in place into the
+ * output: a workspace tensor of the output's dtype, made in the same block, no other
+ * CONCAT's already, and not another input of n too. */
+static int absorbable(struct planner *p, struct ir_node *n, int i, int pos)
+{
+	struct ir_module *m = p->m;
+	uint32_t x = n->in[i];
+	struct ir_value *xv = ir_val(m, x);
+	if (!is_tensor(m, x) || xv->storage != ST_WORKSPACE || xv->def == IR_NONE ||
+	    xv->dtype != ir_val(m, n->out[0])->dtype || p->owner[x] != IR_NONE ||
+	    value_bytes(m, x) == 0 || p->blk_of[p->first[x]] != p->blk_of[pos])
+		return 0;
+	for (int j = 0; j < n->nin; j++)
+		if (j != i && n->in[j] == x)
+			return 0;
+	return 1;
+}
+
+/* Whether CONCAT node n's inputs are tensors that stack up to its output along the axis. */
+static int concat_shapes_ok(struct ir_module *m, struct ir_node *n)
+{
+	const struct ir_shape *y = &ir_val(m, n->out[0])->shape;
+	int ax = n->a.axis.axis;
+	int64_t sum = 0;
+	for (int i = 0; i < n->nin; i++) {
+		if (!is_tensor(m, n->in[i]))
+			return 0;
+		const struct ir_shape *x = &ir_val(m, n->in[i])->shape;
+		if (x->rank != y->rank)
+			return 0;
+		for (int d = 0; d < y->rank; d++)
+			if (d != ax && x->dims[d] != y->dims[d])
+				return 0;
+		sum += x->dims[ax];
+	}
+	return sum == y->dims[ax];
+}
+
+/* Writes CONCAT inputs in place (see the header), in program order, so a CONCAT written
+ * into a later one carries its own inputs' live ranges along. */
+static void absorb_concats(struct planner *p)
+{
+	struct ir_module *m = p->m;
+	for (int pos = 0; pos < p->npos; pos++) {
+		struct ir_node *n = ir_node(m, p->order[pos]);
+		if (n->op != OP_CONCAT)
+			continue;
+		uint32_t y = n->out[0];
+		struct ir_value *yv = ir_val(m, y);
+		int ax = n->a.axis.axis;
+		if (yv->storage != ST_WORKSPACE || ax < 0 || ax >= yv->shape.rank)
+			continue;
+		int64_t outer = 1, inner = dtype_size(yv->dtype), at = 0;
+		for (int d = 0; d < ax; d++)
+			outer *= yv->shape.dims[d];
+		for (int d = ax + 1; d < yv->shape.rank; d++)
+			inner *= yv->shape.dims[d];
+		if (outer != 1 || !concat_shapes_ok(m, n))
+			continue;
+		for (int i = 0; i < n->nin; i++) {
+			uint32_t x = n->in[i];
+			int64_t off = at;
+			at += ir_val(m, x)->shape.dims[ax] * inner;
+			if (!absorbable(p, n, i, pos))
+				continue;
+			p->owner[x] = y;
+			p->within[x] = off;
+			if (p->first[x] < p->first[y])
+				p->first[y] = p->first[x];
+			if (p->last[x] > p->last[y])
+				p->last[y] = p->last[x];
+		}
+	}
+}
+
+/* Final offsets of the values written into a CONCAT's output (its owner's, plus theirs). */
+static void place_absorbed(struct planner *p)
+{
+	struct ir_module *m = p->m;
+	for (uint32_t v = 0; v < p->nv; v++) {   /* not the scratch values made since */
+		if (p->owner[v] == IR_NONE)
+			continue;
+		int64_t off = 0;
+		uint32_t r = v;
+		for (; p->owner[r] != IR_NONE; r = p->owner[r])
+			off += p->within[r];
+		ir_val(m, v)->offset = ir_val(m, r)->offset + off;
+	}
+}
+
 /* One region per workspace tensor, and one per node that needs kernel scratch. */
 static void collect_regions(struct planner *p)
 {
@@ -275,7 +375,7 @@ static void collect_regions(struct planner *p)
 		struct ir_node *n = ir_node(m, order[pos]);
 		for (int j = 0; j < n->nout; j++) {
 			uint32_t v = n->out[j];
-			if (ir_val(m, v)->storage == ST_WORKSPACE)
+			if (ir_val(m, v)->storage == ST_WORKSPACE && p->owner[v] == IR_NONE)
 				add_region(p, v, value_bytes(m, v), p->first[v], p->last[v]);
 		}
 		int64_t s = n->op == OP_CONST ? 0 : emit_c_scratch_size(m, order[pos]);
@@ -378,20 +478,27 @@ static void plan_body(struct ir_module *m, struct ir_block *b, struct arena *a)
 	drop_old_scratch(m);
 	classify(m, b);
 	size_t nn = m->nodes.len + 1, nv = m->values.len;
-	struct planner p = {.m = m, .b = b};
+	struct planner p = {.m = m, .b = b, .nv = (uint32_t)nv};
 	p.order = arena_alloc(a, sizeof *p.order * nn);
 	p.loop_of = arena_alloc(a, sizeof *p.loop_of * nn);
 	p.loop_end = arena_alloc(a, sizeof *p.loop_end * nn);
+	p.blk_of = arena_alloc(a, sizeof *p.blk_of * nn);
 	layout(&p, b, -1, a);
 	int nnodes = p.npos;
 	p.first = arena_alloc(a, sizeof(int) * (nv + 1));
 	p.last = arena_alloc(a, sizeof(int) * (nv + 1));
+	p.owner = arena_alloc(a, sizeof *p.owner * (nv + 1));
+	p.within = arena_alloc(a, sizeof *p.within * (nv + 1));
+	for (size_t v = 0; v <= nv; v++)
+		p.owner[v] = IR_NONE;
 	p.reg = arena_alloc(a, sizeof *p.reg * (nv + (size_t)nnodes + 1));
 	liveness(&p);
+	absorb_concats(&p);
 	collect_regions(&p);
 	m->workspace_size = pack(&p, a);
 	for (int i = 0; i < p.nreg; i++)
 		ir_val(m, p.reg[i].value)->offset = p.reg[i].offset;
+	place_absorbed(&p);
 	if (m->ctx->verbose)
 		fprintf(stderr, "kiln: workspace %" PRId64 " bytes (lower bound %" PRId64 ")\n",
 		        m->workspace_size, lower_bound(&p, nnodes, a));

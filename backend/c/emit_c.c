@@ -930,6 +930,15 @@ static void emit_scatter(struct emitter *e, uint32_t src, uint32_t dst, const in
 	fprintf(e->f, "%s}, %s, %s);\n", esize(e, dst), ref(e, src), ref(e, dst));
 }
 
+/* Whether workspace tensor x already lives at element doff of workspace tensor y (the plan
+ * wrote a CONCAT input in place). */
+static int in_place(struct emitter *e, uint32_t x, uint32_t y, int64_t doff)
+{
+	struct ir_value *xv = val(e, x), *yv = val(e, y);
+	return xv->storage == ST_WORKSPACE && yv->storage == ST_WORKSPACE &&
+	       xv->offset == yv->offset + doff * (int64_t)dtype_size(yv->dtype);
+}
+
 static void emit_concat(struct emitter *e, uint32_t id, struct ir_node *n)
 {
 	const struct ir_shape *y = shape_of(e, n->out[0]);
@@ -949,7 +958,7 @@ static void emit_concat(struct emitter *e, uint32_t id, struct ir_node *n)
 			return;
 		}
 		row_strides(x, xs);
-		if (shape_numel(x) > 0)
+		if (shape_numel(x) > 0 && !in_place(e, n->in[i], n->out[0], at * ys[ax]))
 			emit_scatter(e, n->in[i], n->out[0], x->dims, xs, 0, ys, at * ys[ax]);
 		at += x->dims[ax];
 	}

@@ -192,6 +192,31 @@ class MicroSplitCat(nn.Module):
         return y + z, w
 
 
+class MicroCatInPlace(nn.Module):
+    """cats whose inputs the memory plan writes in place: a fire module (two conv outputs),
+    a cat inside a cat, a model input in a cat, an input used again after the cats, one
+    tensor twice, views, a cat along dim 2, and cats the plan must copy (batch 2, outputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sq = nn.Conv2d(4, 3, 1)
+        self.e1 = nn.Conv2d(3, 5, 1)
+        self.e3 = nn.Conv2d(3, 6, 3, padding=1)
+
+    def forward(self, x):
+        s = F.relu(self.sq(x))
+        a = F.relu(self.e1(s))
+        b = F.relu(self.e3(s))
+        f = torch.cat([a, b], 1)
+        g = torch.cat([f, a, x], 1) * 0.5
+        h = torch.cat([b, b], 2)
+        k = a * 2.0 - f[:, :5]
+        t = torch.cat([k.view(1, 5, -1), s.view(1, 3, -1), b.flatten(2)], 1)
+        bb = torch.cat([x, x * 2.0], 0)
+        u = torch.cat([bb * 3.0, bb + 1.0], 1)
+        return g, h - 1.0, t, u, torch.cat([k, s], 1)
+
+
 class MicroShape(nn.Module):
     """permute/transpose/contiguous/view/reshape/flatten/unsqueeze/squeeze, and view sizes
     computed from x.size() (traced as shape arithmetic)."""
@@ -873,6 +898,7 @@ SMALL = {
     "mlp": build_mlp,
     "lenet": build_lenet,
     "micro_split_cat": build_micro(MicroSplitCat, (1, 12, 5)),
+    "micro_cat_inplace": build_micro(MicroCatInPlace, (1, 4, 6, 7)),
     "micro_shape": build_micro(MicroShape, (2, 3, 4, 5)),
     "micro_reduce": build_micro(MicroReduce, (2, 3, 4, 5)),
     "micro_act": build_micro(MicroAct, (2, 64), scale=3.0),

@@ -3,7 +3,9 @@
  * Each test builds a straight-line body, runs plan() and checks the invariants: inputs
  * ST_INPUT, outputs ST_OUTPUT with their own producers, constants ST_CONST, reshapes
  * ST_ALIAS of the root, no two simultaneously live workspace regions overlapping (scratch
- * included), offsets 64-byte aligned, and lower bound <= workspace <= sum of sizes. */
+ * included), offsets 64-byte aligned, and lower bound <= workspace <= sum of sizes.  A
+ * concat input the plan writes in place (it sits at its slice of the concat's output) is
+ * part of the output's region: the region lives from that input's node on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +101,28 @@ static uint32_t root_of(struct ir_module *m, uint32_t v)
 	return v;
 }
 
+/* If workspace value v sits at its slice of the output of a CONCAT of body b that it
+ * feeds, that output; else IR_NONE. */
+static uint32_t in_place_owner(struct ir_module *m, struct ir_block *b, uint32_t v)
+{
+	for (size_t i = 0; i < b->nodes.len; i++) {
+		struct ir_node *n = ir_node(m, VEC_AT(&b->nodes, uint32_t, i));
+		if (n->dead || n->op != OP_CONCAT || ir_val(m, n->out[0])->storage != ST_WORKSPACE)
+			continue;
+		struct ir_value *y = ir_val(m, n->out[0]);
+		int64_t inner = dtype_size(y->dtype), at = 0;
+		for (int d = n->a.axis.axis + 1; d < y->shape.rank; d++)
+			inner *= y->shape.dims[d];
+		for (int j = 0; j < n->nin; j++) {
+			struct ir_value *x = ir_val(m, n->in[j]);
+			if (n->in[j] == v && x->storage == ST_WORKSPACE && x->offset == y->offset + at)
+				return n->out[0];
+			at += x->shape.dims[n->a.axis.axis] * inner;
+		}
+	}
+	return IR_NONE;
+}
+
 /* Checks every invariant; returns the number of workspace regions. */
 static int check_plan(struct g *g, int64_t *sum_out, int64_t *lb_out)
 {
@@ -126,16 +150,32 @@ static int check_plan(struct g *g, int64_t *sum_out, int64_t *lb_out)
 	}
 	/* regions: every workspace value (incl. scratch) from its def to its last use */
 	int nr = 0;
+	uint32_t *owner = calloc((size_t)nv + 1, sizeof *owner);
 	for (int v = 0; v < nv; v++) {
 		struct ir_value *x = ir_val(m, (uint32_t)v);
 		idx[v] = -1;
+		owner[v] = IR_NONE;
 		if (x->storage != ST_WORKSPACE || x->def == IR_NONE || ir_node(m, x->def)->dead)
+			continue;
+		if ((owner[v] = in_place_owner(m, b, (uint32_t)v)) != IR_NONE)
 			continue;
 		assert_int_equal(x->offset % 64, 0);
 		idx[v] = nr;
 		r[nr++] = (struct range){x->offset, bytes_of(m, (uint32_t)v), pos[x->def], pos[x->def],
 		                         (uint32_t)v};
 	}
+	for (int v = 0; v < nv; v++) {   /* in-place inputs: their owner's region, from their node */
+		uint32_t o = (uint32_t)v;
+		while (owner[o] != IR_NONE)
+			o = owner[o];
+		if (o == (uint32_t)v)
+			continue;
+		assert_int_not_equal(idx[o], -1);
+		idx[v] = idx[o];
+		if (pos[ir_val(m, (uint32_t)v)->def] < r[idx[o]].first)
+			r[idx[o]].first = pos[ir_val(m, (uint32_t)v)->def];
+	}
+	free(owner);
 	for (size_t i = 0; i < b->nodes.len; i++) {
 		uint32_t id = VEC_AT(&b->nodes, uint32_t, i);
 		struct ir_node *n = ir_node(m, id);
@@ -341,8 +381,12 @@ static void test_random_dag(void **state)
 			case 0: vals[nvals++] = g_bin(&g, OP_ADD, a, b); break;
 			case 1: vals[nvals++] = g_un(&g, OP_RELU, a); break;
 			case 2: vals[nvals++] = g_op(&g, OP_RESHAPE, &a, 1, SH(256)); break;
-			default: {
-				uint32_t in[2] = {a, b};
+			default: {   /* written in place (new tensors), or copied (a view) */
+				uint32_t in[2] = {g_op(&g, OP_RELU, &a, 1, SH(1, 256)), a};
+				if (s & 1)
+					in[1] = g_op(&g, OP_RELU, &b, 1, SH(1, 256));
+				else
+					in[1] = g_op(&g, OP_RESHAPE, &in[1], 1, SH(1, 256));
 				vals[nvals++] = g_op(&g, OP_CONCAT, in, 2, SH(2, 256));
 				break;
 			}
@@ -412,6 +456,61 @@ static void test_loop_liveness(void **state)
 	kiln_ctx_free(&g.ctx);
 }
 
+/* A fire module: two branches concatenated. Both are written in place, so the concat
+ * copies nothing; one branch is read again after it, so the output's region lives from
+ * the first branch's node to that read. */
+static void test_concat_in_place(void **state)
+{
+	(void)state;
+	struct g g;
+	g_init(&g);
+	uint32_t x = g_input(&g, SH(1, 4, 5, 5));
+	uint32_t s = g_un(&g, OP_RELU, x);
+	uint32_t a = g_op(&g, OP_SIGMOID, &s, 1, SH(1, 3, 5, 5));
+	uint32_t b = g_op(&g, OP_TANH, &s, 1, SH(1, 6, 5, 5));
+	uint32_t in[3] = {a, b, x};
+	uint32_t f = g_op(&g, OP_CONCAT, in, 3, SH(1, 13, 5, 5));
+	ir_node(g.m, ir_val(g.m, f)->def)->a.axis.axis = 1;
+	uint32_t t = g_un(&g, OP_EXP, f);
+	uint32_t u = g_bin(&g, OP_ADD, a, a);        /* a read after the concat */
+	uint32_t t2 = g_un(&g, OP_RELU, t), u2 = g_un(&g, OP_RELU, u);
+	uint32_t rets[2] = {t2, u2};
+	g_rets(&g, rets, 2);
+	plan(g.m);
+	check_plan(&g, NULL, NULL);
+	int64_t fo = ir_val(g.m, f)->offset;
+	assert_int_equal(ir_val(g.m, a)->offset, fo);
+	assert_int_equal(ir_val(g.m, b)->offset, fo + 3 * 25 * 4);
+	assert_false(regions_overlap(g.m, s, f));    /* s is read while a and b are written */
+	assert_false(regions_overlap(g.m, t, f));    /* a is still live when t and u are written */
+	assert_false(regions_overlap(g.m, u, f));
+	kiln_ctx_free(&g.ctx);
+}
+
+/* Concats the plan must copy: two batch rows along dim 1 (an input is not one contiguous
+ * slice), and one tensor twice (it can sit at one slice only). */
+static void test_concat_copied(void **state)
+{
+	(void)state;
+	struct g g;
+	g_init(&g);
+	uint32_t x = g_input(&g, SH(2, 4, 5, 5));
+	uint32_t p = g_un(&g, OP_RELU, x), q = g_un(&g, OP_EXP, x);
+	uint32_t in[2] = {p, q};
+	uint32_t w = g_op(&g, OP_CONCAT, in, 2, SH(2, 8, 5, 5));
+	ir_node(g.m, ir_val(g.m, w)->def)->a.axis.axis = 1;
+	uint32_t in2[2] = {p, p};
+	uint32_t v = g_op(&g, OP_CONCAT, in2, 2, SH(4, 4, 5, 5));
+	uint32_t y = g_bin(&g, OP_ADD, g_un(&g, OP_RELU, w), g_un(&g, OP_RELU, v));
+	g_rets(&g, &y, 1);
+	plan(g.m);
+	check_plan(&g, NULL, NULL);
+	assert_false(regions_overlap(g.m, p, w));
+	assert_false(regions_overlap(g.m, q, w));
+	assert_false(regions_overlap(g.m, p, v));
+	kiln_ctx_free(&g.ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +521,8 @@ int main(void)
 		cmocka_unit_test(test_scratch),
 		cmocka_unit_test(test_random_dag),
 		cmocka_unit_test(test_loop_liveness),
+		cmocka_unit_test(test_concat_in_place),
+		cmocka_unit_test(test_concat_copied),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
