@@ -133,6 +133,17 @@ static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 	return (size_t)(kk * k_round_up(p->oh * p->ow, K_NR)) * sizeof(float);
 }
 
+#if K_AVX2
+/* v at q, or its first end - q lanes if q + 8 passes end. */
+static inline K_UNUSED void k_store8_upto(float *q, __m256 v, const float *end)
+{
+	if (q + 8 <= end)
+		_mm256_storeu_ps(q, v);
+	else
+		_mm256_maskstore_ps(q, k_lanes8(end - q), v);
+}
+#endif
+
 /* d = plane xc (h x w) with p's zero padding: h + 2*pad_h rows of w + 2*pad_w floats. */
 static K_UNUSED void k_pad_plane(const struct k_conv2d *p, const float *xc, float *d)
 {
@@ -231,7 +242,7 @@ static inline K_UNUSED __m256 k_dw_load(const float *s, k_idx sw)
  * yr[ox] = act(bias + sum of the 9 taps); sw is 1 or 2 (a constant where it is inlined). */
 static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const float *r2, k_idx sw,
 				      const __m256 *wv, __m256 bv, float *yr, k_idx ow, int inl,
-				      enum k_act act, __m256 vlo, __m256 vhi, __m256i mask)
+				      enum k_act act, __m256 vlo, __m256 vhi, const float *end)
 {
 	__m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
 	__m256 w6 = wv[6], w7 = wv[7], w8 = wv[8];
@@ -254,7 +265,7 @@ static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const fl
 		if (ox + 8 <= ow)
 			_mm256_storeu_ps(yr + ox, s0);
 		else
-			_mm256_maskstore_ps(yr + ox, mask, s0);
+			k_store8_upto(yr + ox, s0, end);
 	}
 }
 
@@ -263,7 +274,7 @@ static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const fl
  * loaded once for both (12 loads for two vectors, not 18). */
 static inline K_UNUSED void k_dw_rows3x2(const float *r0, k_idx pw, const __m256 *wv, __m256 bv,
 					 float *y0, float *y1, k_idx ow, int inl, enum k_act act,
-					 __m256 vlo, __m256 vhi, __m256i mask)
+					 __m256 vlo, __m256 vhi, __m256i mask, const float *end)
 {
 	__m256 w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
 	__m256 w6 = wv[6], w7 = wv[7], w8 = wv[8];
@@ -287,8 +298,9 @@ static inline K_UNUSED void k_dw_rows3x2(const float *r0, k_idx pw, const __m256
 			s0 = k_act8(act, s0, vlo, vhi), s1 = k_act8(act, s1, vlo, vhi);
 		if (ox + 8 <= ow) {
 			_mm256_storeu_ps(y0 + ox, s0), _mm256_storeu_ps(y1 + ox, s1);
-		} else {
-			_mm256_maskstore_ps(y0 + ox, mask, s0), _mm256_maskstore_ps(y1 + ox, mask, s1);
+		} else { /* y1 is written already: y0's last vector is masked */
+			_mm256_maskstore_ps(y0 + ox, mask, s0);
+			k_store8_upto(y1 + ox, s1, end);
 		}
 	}
 }
@@ -333,11 +345,12 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 				float *yr = yo + oy * p->ow;
 				rows = two && oy + 1 < p->oh ? 2 : 1;
 				if (rows == 2)
-					k_dw_rows3x2(r0, pw, wv, bv, yr, yr + p->ow, p->ow, inl, p->act, vlo, vhi, mask);
+					k_dw_rows3x2(r0, pw, wv, bv, yr, yr + p->ow, p->ow, inl, p->act, vlo, vhi, mask,
+						     yo + ohw);
 				else if (p->stride_w == 1)
-					k_dw_row3(r0, r1, r2, 1, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
+					k_dw_row3(r0, r1, r2, 1, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, yo + ohw);
 				else
-					k_dw_row3(r0, r1, r2, 2, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, mask);
+					k_dw_row3(r0, r1, r2, 2, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, yo + ohw);
 				for (i = 0; i < rows && !inl; i++)
 					k_epi_row(&e, 0, yr + i * p->ow, p->res ? p->res + t * ohw + (oy + i) * p->ow : NULL,
 						  p->ow);
@@ -379,11 +392,17 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 					av[0] = a0, av[1] = a1, av[2] = a2, av[3] = a3;
 					for (r = 0; r < nrow; r++) {
 						float *yr = yo + (oy + r) * p->ow + ox, out[16];
-						if (rows == 2)
-							_mm256_storeu_ps(out, av[2 * r]), _mm256_storeu_ps(out + 8, av[2 * r + 1]);
-						else
-							_mm256_storeu_ps(out, av[r]);
-						memcpy(yr, out, (size_t)ncol * sizeof(float));
+						if (p->ow <= cols) { /* a row is one block: it may run on into the next */
+							k_store8_upto(yr, av[rows == 2 ? 2 * r : r], yo + ohw);
+							if (rows == 2)
+								k_store8_upto(yr + 8, av[2 * r + 1], yo + ohw);
+						} else {
+							if (rows == 2)
+								_mm256_storeu_ps(out, av[2 * r]), _mm256_storeu_ps(out + 8, av[2 * r + 1]);
+							else
+								_mm256_storeu_ps(out, av[r]);
+							memcpy(yr, out, (size_t)ncol * sizeof(float));
+						}
 						if (!inl)
 							k_epi_row(&e, 0, yr,
 								  p->res ? p->res + t * ohw + (oy + r) * p->ow + ox : NULL, ncol);

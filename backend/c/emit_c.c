@@ -94,10 +94,14 @@ static const char *ref(struct emitter *e, uint32_t v)
 	KILN_ASSERT(e->expr[v]);
 	e->used[v] = 1;
 	struct ir_value *x = val(e, v);
-	while (x->storage == ST_ALIAS) {
-		e->used[x->alias_of] = 1;
+	while (x->storage == ST_ALIAS)
 		x = val(e, x->alias_of);
-	}
+	/* a view is declared through its root: the root's own name, unless it is in the
+	 * workspace (then the view is ws + offset, and an unread root would be an unused
+	 * variable) */
+	for (struct ir_value *a = val(e, v); a->storage == ST_ALIAS && x->storage != ST_WORKSPACE;
+	     a = val(e, a->alias_of))
+		e->used[a->alias_of] = 1;
 	e->uses_ws |= x->storage == ST_WORKSPACE;
 	e->uses_in |= x->storage == ST_INPUT;
 	e->uses_out |= x->storage == ST_OUTPUT;

@@ -43,6 +43,13 @@ static const int conv_cases[][14] = {
 	{ 1, 4, 11, 24, 8, 3, 3, 2, 1, 1, 1, 1, 1, 4 },   /* stride 2 down, 1 across, multiplier 2 */
 	{ 1, 2, 130, 130, 2, 3, 3, 1, 1, 1, 1, 1, 1, 2 }, /* padded plane too big for the stack */
 	{ 1, 3, 12, 20, 3, 3, 3, 1, 1, 2, 1, 2, 1, 3 },   /* 3x3, dilation 2 down only */
+	/* rows of at most two vectors: a row's last vector runs on into the next row, masked
+	 * only at the end of the plane */
+	{ 1, 9, 7, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 9 },     /* 7x7, 3x3: pairs of rows and a last one */
+	{ 2, 5, 7, 7, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5 },     /* 5x5 over 7x7: blocks of 4 rows */
+	{ 1, 3, 14, 14, 3, 5, 5, 1, 1, 2, 2, 1, 1, 3 },   /* 5x5 over 14x14: blocks of 2 rows */
+	{ 1, 4, 15, 13, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4 },   /* 3x3 stride 2, ow 7 */
+	{ 1, 2, 6, 17, 2, 5, 5, 1, 1, 2, 2, 1, 1, 2 },    /* 5x5, ow 17: two blocks a row, no run-on */
 	/* the direct path (stride 1 across, panels within an output row) */
 	{ 1, 8, 9, 30, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2 },   /* 2 groups, 2 panels a row, the 2nd of 14 */
 	{ 2, 5, 20, 26, 7, 3, 3, 2, 1, 2, 2, 2, 2, 1 },   /* stride 2 down, dilation 2, batch 2 */
