@@ -872,6 +872,48 @@ static K_UNUSED void k_pr_tile(const struct k_pr_job *g, k_idx q0, k_idx mr, k_i
 #endif
 }
 
+/* A panel's one output pixel (ohw 1: a squeeze-excite conv over a pooled image), where a
+ * tile's six rows would all be that pixel: eight sums, two taps by two vectors by two
+ * (alternate pairs of taps), then the epilogue as k_pr_tile's. */
+static K_UNUSED void k_pr_pixel(const struct k_pr_job *g)
+{
+	const float *x0 = g->x, *w = g->wp;
+	const k_idx *off = g->off;
+	float v[K_NR];
+	k_idx t = 0, j;
+#if K_AVX2
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+
+	for (; t + 4 <= g->kk; t += 4, w += 4 * K_NR) {
+		__m256 x0v = _mm256_broadcast_ss(x0 + off[t]), x1v = _mm256_broadcast_ss(x0 + off[t + 1]);
+		__m256 x2v = _mm256_broadcast_ss(x0 + off[t + 2]), x3v = _mm256_broadcast_ss(x0 + off[t + 3]);
+		a0 = _mm256_fmadd_ps(x0v, _mm256_loadu_ps(w), a0), a1 = _mm256_fmadd_ps(x0v, _mm256_loadu_ps(w + 8), a1);
+		a2 = _mm256_fmadd_ps(x1v, _mm256_loadu_ps(w + 16), a2), a3 = _mm256_fmadd_ps(x1v, _mm256_loadu_ps(w + 24), a3);
+		c0 = _mm256_fmadd_ps(x2v, _mm256_loadu_ps(w + 32), c0), c1 = _mm256_fmadd_ps(x2v, _mm256_loadu_ps(w + 40), c1);
+		c2 = _mm256_fmadd_ps(x3v, _mm256_loadu_ps(w + 48), c2), c3 = _mm256_fmadd_ps(x3v, _mm256_loadu_ps(w + 56), c3);
+	}
+	for (; t < g->kk; t++, w += K_NR) {
+		__m256 xv = _mm256_broadcast_ss(x0 + off[t]);
+		a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w), a0), a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w + 8), a1);
+	}
+	a0 = _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(c0, c2));
+	a1 = _mm256_add_ps(_mm256_add_ps(a1, a3), _mm256_add_ps(c1, c3));
+	if (g->bias)
+		a0 = _mm256_add_ps(a0, _mm256_loadu_ps(g->bias)), a1 = _mm256_add_ps(a1, _mm256_loadu_ps(g->bias + 8));
+	_mm256_storeu_ps(v, a0), _mm256_storeu_ps(v + 8, a1);
+#else
+	for (j = 0; j < K_NR; j++)
+		v[j] = 0.0f;
+	for (; t < g->kk; t++, w += K_NR)
+		for (j = 0; j < K_NR; j++)
+			v[j] += x0[off[t]] * w[j];
+	for (j = 0; j < K_NR; j++)
+		v[j] += g->bias ? g->bias[j] : 0.0f;
+#endif
+	for (j = 0; j < g->nr; j++)
+		k_pr_store_row(g, v + j, 1, g->res ? g->res + j * g->ohw : NULL, g->y + j * g->ohw);
+}
+
 /* The weights a block of nt tiles should fetch while it works on the slice at tap s, and
  * their size in cache lines (*lines): few tiles (a small image) use each slice only a few
  * times, so the first of them would wait for memory; instead each tile fetches a share of
@@ -929,6 +971,10 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 							p->res ? p->res + yo : NULL, k_min_idx(K_NR, ocg - jp * K_NR) };
 				for (l = 0; l < K_NR; l++)
 					bias[l] = b && l < job.nr ? b[o0 + l] : 0.0f;
+				if (ohw == 1) {
+					k_pr_pixel(&job);
+					continue;
+				}
 				for (i = i0; i < i1; i += K_PR_TB) {
 					k_idx ib = k_min_idx(i1, i + K_PR_TB), ii, s;
 					for (s = 0; s < kk; s += kc) {

@@ -66,6 +66,8 @@ static const int conv_cases[][14] = {
 	{ 1, 32, 9, 9, 48, 1, 1, 2, 2, 0, 0, 1, 1, 1 },   /* 1x1 stride 2: no padded copy */
 	{ 1, 12, 10, 10, 36, 3, 3, 1, 1, 1, 1, 1, 1, 3 }, /* groups 3, 12 channels a group */
 	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
+	{ 1, 42, 1, 1, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* one output pixel (squeeze-excite), 2 panels */
+	{ 2, 5, 1, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1 },     /* one pixel, taps in the padding, batch 2 */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)
