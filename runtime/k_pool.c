@@ -85,8 +85,9 @@ static inline K_UNUSED k_idx k_max_row_len(const struct k_pool2d *p)
  * Max pooling, separably, with AVX2 and stride 1 or 2 across: for each output row, the max
  * of its window's input rows, column by column, goes into a row buffer padded with -inf
  * (so no window needs an edge case), then each output is the max of kw taps of that row, 8
- * outputs at a time.  Otherwise (no AVX2, wider strides, very wide rows) k_max_window per
- * output.
+ * outputs at a time (a row's last vector stored whole, into the next row, which is written
+ * after it; only a plane's last row is cut to length).  Otherwise (no AVX2, wider strides,
+ * very wide rows) k_max_window per output.
  */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
 {
@@ -137,7 +138,7 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 					__m256 m = ninf;
 					for (kj = 0; kj < p->kw; kj++)
 						m = k_nanmax8(m, k_pool_load8(vb + ox * sw + kj * p->dil_w, sw));
-					if (ox + 8 <= p->ow) {
+					if (ox + 8 <= p->ow || oy + 1 < p->oh) {
 						_mm256_storeu_ps(yr + ox, m);
 					} else {
 						_mm256_storeu_ps(out, m);
