@@ -7,8 +7,7 @@
 //   OUT.f32    if given, the first output is written there (bench.py checks it against PyTorch)
 'use strict';
 const fs = require('fs');
-const path = require('path');
-const ort = require(path.join(__dirname, 'node_modules', 'onnxruntime-node'));
+const { open } = require('./ort_session');
 
 function median(a) {
   const s = a.slice().sort((x, y) => x - y);
@@ -18,17 +17,7 @@ function median(a) {
 
 async function main() {
   const [model, input, shape, threads, rounds, secs, out] = process.argv.slice(2);
-  const dims = shape.split('x').map(Number);
-  const buf = fs.readFileSync(input);
-  const data = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: Number(threads),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    executionProviders: ['cpu'],
-  });
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, dims) };
+  const { session, feeds } = await open(model, input, shape, threads);
   let res, est = 0;
   for (let i = 0; i < 5; i++) {
     const t0 = process.hrtime.bigint();
