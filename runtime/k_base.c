@@ -196,6 +196,16 @@ static inline K_UNUSED __m256i k_lanes8(k_idx n)
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* v at q, or its first end - q lanes if q + 8 passes end: a row's last vector that may run on
+ * into the next row (written after it), but not past its plane. */
+static inline K_UNUSED void k_store8_upto(float *q, __m256 v, const float *end)
+{
+	if (q + 8 <= end)
+		_mm256_storeu_ps(q, v);
+	else
+		_mm256_maskstore_ps(q, k_lanes8(end - q), v);
+}
+
 static inline K_UNUSED __m256 k_act8(enum k_act act, __m256 v, __m256 lo, __m256 hi)
 {
 	if (act == K_ACT_SIGMOID)

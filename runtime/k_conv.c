@@ -133,17 +133,6 @@ static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 	return (size_t)(kk * k_round_up(p->oh * p->ow, K_NR)) * sizeof(float);
 }
 
-#if K_AVX2
-/* v at q, or its first end - q lanes if q + 8 passes end. */
-static inline K_UNUSED void k_store8_upto(float *q, __m256 v, const float *end)
-{
-	if (q + 8 <= end)
-		_mm256_storeu_ps(q, v);
-	else
-		_mm256_maskstore_ps(q, k_lanes8(end - q), v);
-}
-#endif
-
 /* d = plane xc (h x w) with p's zero padding: h + 2*pad_h rows of w + 2*pad_w floats. */
 static K_UNUSED void k_pad_plane(const struct k_conv2d *p, const float *xc, float *d)
 {

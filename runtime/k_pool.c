@@ -86,7 +86,7 @@ static inline K_UNUSED k_idx k_max_row_len(const struct k_pool2d *p)
  * of its window's input rows, column by column, goes into a row buffer padded with -inf
  * (so no window needs an edge case), then each output is the max of kw taps of that row, 8
  * outputs at a time (a row's last vector stored whole, into the next row, which is written
- * after it; only a plane's last row is cut to length).  Otherwise (no AVX2, wider strides,
+ * after it; only the plane's end cuts a vector short).  Otherwise (no AVX2, wider strides,
  * very wide rows) k_max_window per output.
  */
 static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, float *y)
@@ -101,7 +101,7 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 #if K_AVX2
 		k_idx len = k_max_row_len(p);
 		if (p->stride_w <= 2 && len <= K_POOL_ROW) {
-			float vb[K_POOL_ROW], out[8];
+			float vb[K_POOL_ROW];
 			k_idx sw = p->stride_w, c, ki, kj, i;
 			__m256 ninf = _mm256_set1_ps(-INFINITY);
 			__m256i mk = k_lanes8(p->w % 8); /* the row's last vector */
@@ -138,12 +138,7 @@ static K_UNUSED void k_maxpool2d_f32(const struct k_pool2d *p, const float *x, f
 					__m256 m = ninf;
 					for (kj = 0; kj < p->kw; kj++)
 						m = k_nanmax8(m, k_pool_load8(vb + ox * sw + kj * p->dil_w, sw));
-					if (ox + 8 <= p->ow || oy + 1 < p->oh) {
-						_mm256_storeu_ps(yr + ox, m);
-					} else {
-						_mm256_storeu_ps(out, m);
-						memcpy(yr + ox, out, (size_t)(p->ow - ox) * sizeof(float));
-					}
+					k_store8_upto(yr + ox, m, yc + p->oh * p->ow);
 				}
 			}
 			continue;
