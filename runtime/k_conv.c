@@ -11,7 +11,8 @@
  * res, then applies act, on each output tile as the GEMM finishes it.
  *
  * With weights packed at compile time (p->packed), a fourth path, pixel rows, takes every
- * conv k_conv2d_is_pr accepts: see k_conv2d_pr.
+ * conv k_conv2d_is_pr accepts (see k_conv2d_pr), and a fifth, Winograd F(2x2, 3x3), the 3x3
+ * stride-1 convs k_conv2d_is_wino accepts (see k_conv2d_wino).
  */
 struct k_conv2d {
 	k_idx n, c, h, w;          /* input batch, channels, height, width */
@@ -24,8 +25,9 @@ struct k_conv2d {
 	enum k_act act;            /* fused activation */
 	float min, max, slope;     /* activation parameters */
 	const float *res;          /* residual [n][oc][oh][ow] added before act, or NULL */
-	int packed;                /* w is in k_conv2d_pack's layout (kiln packs it at compile
-				    * time when k_conv2d_is_pr): the pixel-row path */
+	int packed;                /* w is in k_conv2d_pack's layout, packed by kiln at compile
+				    * time (k_conv2d_pack_kind): K_PACKED_PR, the pixel-row
+				    * path, or K_PACKED_WINO, Winograd's; 0: as it is */
 };
 
 /* True if each group has one input channel: the direct depthwise kernel handles it. */
@@ -82,21 +84,111 @@ static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
 	return !k_conv2d_is_1x1(p) || kk >= K_PR_MIN_K1 || p->oh * p->ow <= K_PR_MAX_HW1;
 }
 
+#define K_PACKED_PR 1   /* k_conv2d.packed: weights in k_conv2d_pack's pixel-row layout */
+#define K_PACKED_WINO 2 /* ... transformed for Winograd by k_conv2d_pack_wino */
+#define K_WG_BYTES (1 << 20) /* a block's V and M at most (or one tile row's) */
+#define K_WG_CCH 64 /* channels a task transforms */
+#define K_WG_MIN_TILES 32 /* fewer tiles use the transformed weights too few times to pay */
+
+/* True if the Winograd path takes p (when kiln transforms its weights). */
+static inline K_UNUSED int k_conv2d_is_wino(const struct k_conv2d *p)
+{
+	return p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+	       p->dil_w == 1 && p->groups == 1 && p->c >= 8 && p->oc >= 8 &&
+	       (p->oh + 1) / 2 * ((p->ow + 1) / 2) >= K_WG_MIN_TILES;
+}
+
+/* How kiln packs p's weights at compile time: K_PACKED_WINO, K_PACKED_PR, or 0 (as they are). */
+static inline K_UNUSED int k_conv2d_pack_kind(const struct k_conv2d *p)
+{
+	return k_conv2d_is_wino(p) ? K_PACKED_WINO : k_conv2d_is_pr(p) ? K_PACKED_PR : 0;
+}
+
+/* Floats of the transformed weights: 16 of [ceil(oc / K_MR) strips][c][K_MR]. */
+static inline K_UNUSED k_idx k_conv2d_wino_size(const struct k_conv2d *p)
+{
+	return 16 * k_round_up(p->oc, K_MR) * p->c;
+}
+
+/* dst[((xi*ns + o/K_MR)*c + ci)*K_MR + o%K_MR] = (G g G^T)[xi/4][xi%4] for g = w[o][ci], zero
+ * past oc; G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+static K_UNUSED void k_conv2d_pack_wino(const struct k_conv2d *p, const float *w, float *dst)
+{
+	k_idx ns = (p->oc + K_MR - 1) / K_MR, o, ci, i, j;
+
+	memset(dst, 0, (size_t)k_conv2d_wino_size(p) * sizeof(float));
+	for (o = 0; o < p->oc; o++)
+		for (ci = 0; ci < p->c; ci++) {
+			const float *f = w + (o * p->c + ci) * 9;
+			double t[4][3], u[4][4];
+			for (j = 0; j < 3; j++) {
+				t[0][j] = f[j], t[3][j] = f[6 + j];
+				t[1][j] = 0.5 * ((double)f[j] + f[3 + j] + f[6 + j]);
+				t[2][j] = 0.5 * ((double)f[j] - f[3 + j] + f[6 + j]);
+			}
+			for (i = 0; i < 4; i++) {
+				u[i][0] = t[i][0], u[i][3] = t[i][2];
+				u[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
+				u[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
+			}
+			for (i = 0; i < 16; i++)
+				dst[((i * ns + o / K_MR) * p->c + ci) * K_MR + o % K_MR] = (float)u[i / 4][i % 4];
+		}
+}
+
+/* The Winograd path's sizes. */
+struct k_wg {
+	const struct k_conv2d *p;
+	k_idx th, tw, nt;  /* tiles down, across, in all */
+	k_idx ph, pw;      /* the padded image: 2*th + 2 rows of 2*tw + 2 */
+	k_idx rb, pb;      /* tile rows a block (the last may have fewer); panels of K_NR tiles it takes */
+	k_idx ms;          /* floats of one weight strip's M: 16 x K_MR rows of pb*K_NR */
+};
+
+static inline K_UNUSED struct k_wg k_wg_sizes(const struct k_conv2d *p)
+{
+	struct k_wg g;
+	k_idx tile = 16 * (p->c + K_MR * ((p->oc + K_MR - 1) / K_MR)) * (k_idx)sizeof(float);
+
+	g.p = p, g.th = (p->oh + 1) / 2, g.tw = (p->ow + 1) / 2, g.nt = g.th * g.tw;
+	g.ph = 2 * g.th + 2, g.pw = 2 * g.tw + 2;
+	g.rb = k_min_idx(g.th, k_max_idx(1, K_WG_BYTES / tile / g.tw));
+	g.pb = (g.rb * g.tw + K_NR - 1) / K_NR;
+	g.ms = 16 * K_MR * g.pb * K_NR;
+	return g;
+}
+
+/* Scratch bytes of the Winograd path: the padded image, a block's V, its M. */
+static inline K_UNUSED size_t k_conv2d_wino_scratch(const struct k_conv2d *p)
+{
+	struct k_wg g = k_wg_sizes(p);
+	k_idx ns = (p->oc + K_MR - 1) / K_MR;
+
+	return (size_t)(p->c * g.ph * g.pw + g.pb * p->c * 16 * K_NR + ns * g.ms) * sizeof(float);
+}
+
 /* Floats of the packed weights: per group, ceil(ocg / K_NR) panels of [K][K_NR]. */
 static inline K_UNUSED k_idx k_conv2d_packed_size(const struct k_conv2d *p)
 {
 	k_idx ocg = p->oc / p->groups, kk = p->c / p->groups * p->kh * p->kw;
 
+	if (p->packed == K_PACKED_WINO)
+		return k_conv2d_wino_size(p);
 	return p->groups * k_round_up(ocg, K_NR) * kk;
 }
 
-/* Packs w [oc][c/groups][kh][kw] for the pixel-row path: dst[((g*np + j)*K + t)*K_NR + l] =
- * w[g*ocg + j*K_NR + l][t], zero where the channel is past ocg. */
+/* Packs w [oc][c/groups][kh][kw] for the path p->packed names: Winograd's (k_conv2d_pack_wino),
+ * else the pixel-row path's, dst[((g*np + j)*K + t)*K_NR + l] = w[g*ocg + j*K_NR + l][t], zero
+ * where the channel is past ocg. */
 static K_UNUSED void k_conv2d_pack(const struct k_conv2d *p, const float *w, float *dst)
 {
 	k_idx ocg = p->oc / p->groups, kk = p->c / p->groups * p->kh * p->kw;
 	k_idx np = (ocg + K_NR - 1) / K_NR, g, j, t, l;
 
+	if (p->packed == K_PACKED_WINO) {
+		k_conv2d_pack_wino(p, w, dst);
+		return;
+	}
 	for (g = 0; g < p->groups; g++)
 		for (j = 0; j < np; j++)
 			for (t = 0; t < kk; t++)
@@ -124,6 +216,8 @@ static K_UNUSED size_t k_conv2d_scratch(const struct k_conv2d *p)
 {
 	k_idx kk = p->c / p->groups * p->kh * p->kw;
 
+	if (p->packed == K_PACKED_WINO)
+		return k_conv2d_wino_scratch(p);
 	if (p->packed)
 		return k_conv2d_pr_scratch(p);
 	if (k_conv2d_is_dw(p))
@@ -983,6 +1077,266 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 	}
 }
 
+/*
+ * Winograd F(2x2, 3x3), for 3x3 stride-1 convs (groups 1, no dilation) whose weights kiln
+ * transforms at compile time.  The output is cut into 2x2 tiles, th rows of tw, numbered row by
+ * row; tile q reads the 4x4 patch d of a zero-padded copy of the image at (2*ty, 2*tx) and
+ * becomes V = B^T d B (16 numbers per channel); each 3x3 filter g became U = G g G^T; then
+ * M[xi] = U[xi] . V[xi], 16 products (oc x c) . (c x tiles), and the tile's output is
+ * A^T M A.  That is 16 multiply-adds per 4 outputs and input channel where the direct conv
+ * does 36.  The transforms only add, subtract and halve.
+ * The tiles go in blocks of k_wg_pb panels of K_NR: the threads transform a block's V by
+ * channels, then share out (weight strip, panel) tasks, each running 16 K_MR x K_NR register
+ * tiles into a small buffer and transforming them straight into the output with bias,
+ * residual and activation.
+ */
+/* d = plane xc with zeros around it: g->ph rows of g->pw, the image at (pad_h, pad_w). */
+static K_UNUSED void k_wg_pad_plane(const struct k_wg *g, const float *xc, float *d)
+{
+	const struct k_conv2d *p = g->p;
+	k_idx r, right = g->pw - p->pad_w - p->w;
+
+	memset(d, 0, (size_t)(p->pad_h * g->pw) * sizeof(float));
+	for (r = 0; r < p->h; r++) {
+		float *dr = d + (p->pad_h + r) * g->pw;
+		memset(dr, 0, (size_t)p->pad_w * sizeof(float));
+		memcpy(dr + p->pad_w, xc + r * p->w, (size_t)p->w * sizeof(float));
+		memset(dr + p->pad_w + p->w, 0, (size_t)right * sizeof(float));
+	}
+	memset(d + (p->pad_h + p->h) * g->pw, 0, (size_t)((g->ph - p->pad_h - p->h) * g->pw) * sizeof(float));
+}
+
+/* d[0:16] (patch element (i, j) at d[4*i + j]) = B^T d B, in any type with SUB and ADD;
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
+#define K_WG_IN(T, d, SUB, ADD)                                                                        \
+	do {                                                                                           \
+		T e_[16];                                                                              \
+		int i_;                                                                                \
+		for (i_ = 0; i_ < 4; i_++) {                                                           \
+			const T *r_ = (d) + 4 * i_;                                                    \
+			e_[4 * i_] = SUB(r_[0], r_[2]), e_[4 * i_ + 1] = ADD(r_[1], r_[2]);            \
+			e_[4 * i_ + 2] = SUB(r_[2], r_[1]), e_[4 * i_ + 3] = SUB(r_[1], r_[3]);        \
+		}                                                                                      \
+		for (i_ = 0; i_ < 4; i_++) {                                                           \
+			(d)[i_] = SUB(e_[i_], e_[8 + i_]), (d)[4 + i_] = ADD(e_[4 + i_], e_[8 + i_]);  \
+			(d)[8 + i_] = SUB(e_[8 + i_], e_[4 + i_]);                                     \
+			(d)[12 + i_] = SUB(e_[4 + i_], e_[12 + i_]);                                   \
+		}                                                                                      \
+	} while (0)
+
+/* y[0:4] = A^T m A, the 2x2 outputs (y00 y01 y10 y11) of m[0:16]; A^T = [1 1 1 0; 0 1 -1 -1]. */
+#define K_WG_OUT(T, m, y, SUB, ADD)                                                                    \
+	do {                                                                                           \
+		T a_[8];                                                                               \
+		int i_;                                                                                \
+		for (i_ = 0; i_ < 4; i_++) {                                                           \
+			const T *r_ = (m) + 4 * i_;                                                    \
+			a_[2 * i_] = ADD(ADD(r_[0], r_[1]), r_[2]);                                    \
+			a_[2 * i_ + 1] = SUB(SUB(r_[1], r_[2]), r_[3]);                                \
+		}                                                                                      \
+		for (i_ = 0; i_ < 2; i_++) {                                                           \
+			(y)[i_] = ADD(ADD(a_[i_], a_[2 + i_]), a_[4 + i_]);                            \
+			(y)[2 + i_] = SUB(SUB(a_[2 + i_], a_[4 + i_]), a_[6 + i_]);                    \
+		}                                                                                      \
+	} while (0)
+
+#define K_WG_SUBF(a, b) ((a) - (b))
+#define K_WG_ADDF(a, b) ((a) + (b))
+
+#if K_AVX2
+#define K_WG_SUB8(a, b) _mm256_sub_ps(a, b)
+#define K_WG_ADD8(a, b) _mm256_add_ps(a, b)
+
+/* The even and the odd floats of s[0:16]. */
+static inline K_UNUSED void k_wg_deint(const float *s, __m256 *ev, __m256 *od)
+{
+	__m256 lo = _mm256_loadu_ps(s), hi = _mm256_loadu_ps(s + 8);
+	__m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+	__m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+
+	*ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+	*od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+#endif
+
+/*
+ * V of the 8 tiles from q (those past tile qe - 1 repeat it) for channels c0..c1-1 of the
+ * padded image xp: element xi of channel ci at v[(ci*16 + xi)*K_NR + 0..7].  Eight tiles in
+ * one tile row read each patch row as a run of 18 floats split into even and odd columns;
+ * others gather.
+ */
+static K_UNUSED void k_wg_in8(const struct k_wg *g, const float *xp, k_idx q, k_idx qe, k_idx c0, k_idx c1,
+			      float *v)
+{
+	k_idx plane = g->ph * g->pw, base[8], l, ci;
+
+	for (l = 0; l < 8; l++) {
+		k_idx t = k_min_idx(q + l, qe - 1);
+		base[l] = t / g->tw * 2 * g->pw + t % g->tw * 2;
+	}
+#if K_AVX2
+	{
+		int row = q + 8 <= qe && q % g->tw + 8 <= g->tw;
+		__m256i idx = _mm256_setr_epi32((int)base[0], (int)base[1], (int)base[2], (int)base[3],
+						(int)base[4], (int)base[5], (int)base[6], (int)base[7]);
+		for (ci = c0; ci < c1; ci++) {
+			const float *xc = xp + ci * plane;
+			float *vc = v + ci * 16 * K_NR;
+			__m256 d[16];
+			int i;
+			if (row) {
+				for (i = 0; i < 4; i++) {
+					const float *r = xc + base[0] + i * g->pw;
+					k_wg_deint(r, d + 4 * i, d + 4 * i + 1);
+					k_wg_deint(r + 2, d + 4 * i + 2, d + 4 * i + 3);
+				}
+			} else {
+				for (i = 0; i < 16; i++)
+					d[i] = _mm256_i32gather_ps(xc + i / 4 * g->pw + i % 4, idx, 4);
+			}
+			K_WG_IN(__m256, d, K_WG_SUB8, K_WG_ADD8);
+			for (i = 0; i < 16; i++)
+				_mm256_storeu_ps(vc + i * K_NR, d[i]);
+		}
+	}
+#else
+	for (ci = c0; ci < c1; ci++) {
+		const float *xc = xp + ci * plane;
+		for (l = 0; l < 8; l++) {
+			float d[16];
+			int i;
+			for (i = 0; i < 16; i++)
+				d[i] = xc[base[l] + i / 4 * g->pw + i % 4];
+			K_WG_IN(float, d, K_WG_SUBF, K_WG_ADDF);
+			for (i = 0; i < 16; i++)
+				v[(ci * 16 + i) * K_NR + l] = d[i];
+		}
+	}
+#endif
+}
+
+/*
+ * Output channel o, tiles tx..tx+n-1 (n <= 8) of tile row ty, from m (element xi of tile l
+ * at m[xi*ld + l]): A^T M A plus bias, then the residual and act, into the output plane yc
+ * (residual plane rc or NULL): two runs of up to 16 floats, cut at the image's edges.
+ */
+static K_UNUSED void k_wg_out8(const struct k_wg *g, const float *m, k_idx ld, float bias, k_idx ty, k_idx tx,
+			       k_idx n, float *yc, const float *rc)
+{
+	const struct k_conv2d *p = g->p;
+	k_idx cnt = k_min_idx(16, p->ow - 2 * tx), i;
+
+#if K_AVX2
+	__m256 mv[16], yv[4], vb = _mm256_set1_ps(bias);
+	float lo = p->act == K_ACT_RELU ? 0.0f : p->act == K_ACT_CLIP ? p->min : -INFINITY;
+	float hi = p->act == K_ACT_CLIP ? p->max : INFINITY;
+	__m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+	__m256i mask = k_lanes8(n), m0 = k_lanes8(cnt), m1 = k_lanes8(cnt - 8);
+
+	for (i = 0; i < 16; i++)
+		mv[i] = n == 8 ? _mm256_loadu_ps(m + i * ld) : _mm256_maskload_ps(m + i * ld, mask);
+	K_WG_OUT(__m256, mv, yv, K_WG_SUB8, K_WG_ADD8);
+	for (i = 0; i < 2 && 2 * ty + i < p->oh; i++) {
+		k_idx off = (2 * ty + i) * p->ow + 2 * tx;
+		__m256 a = _mm256_unpacklo_ps(yv[2 * i], yv[2 * i + 1]);
+		__m256 b = _mm256_unpackhi_ps(yv[2 * i], yv[2 * i + 1]);
+		__m256 r0 = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), vb);
+		__m256 r1 = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x31), vb);
+		float *yr = yc + off;
+		if (cnt == 16) {
+			if (rc) {
+				r0 = _mm256_add_ps(r0, _mm256_loadu_ps(rc + off));
+				r1 = _mm256_add_ps(r1, _mm256_loadu_ps(rc + off + 8));
+			}
+			if (k_act8_ok(p->act))
+				r0 = k_act8(p->act, r0, vlo, vhi), r1 = k_act8(p->act, r1, vlo, vhi);
+			_mm256_storeu_ps(yr, r0), _mm256_storeu_ps(yr + 8, r1);
+		} else {
+			if (rc) {
+				r0 = _mm256_add_ps(r0, _mm256_maskload_ps(rc + off, m0));
+				r1 = _mm256_add_ps(r1, _mm256_maskload_ps(rc + off + 8, m1));
+			}
+			if (k_act8_ok(p->act))
+				r0 = k_act8(p->act, r0, vlo, vhi), r1 = k_act8(p->act, r1, vlo, vhi);
+			_mm256_maskstore_ps(yr, m0, r0), _mm256_maskstore_ps(yr + 8, m1, r1);
+		}
+		if (!k_act8_ok(p->act))
+			k_act_row(p->act, p->min, p->max, p->slope, yr, cnt);
+	}
+#else
+	for (i = 0; i < 2 && 2 * ty + i < p->oh; i++) {
+		k_idx off = (2 * ty + i) * p->ow + 2 * tx, l, j;
+		float row[16];
+		for (l = 0; l < n; l++) {
+			float mm[16], yy[4];
+			for (j = 0; j < 16; j++)
+				mm[j] = m[j * ld + l];
+			K_WG_OUT(float, mm, yy, K_WG_SUBF, K_WG_ADDF);
+			row[2 * l] = yy[2 * i] + bias, row[2 * l + 1] = yy[2 * i + 1] + bias;
+		}
+		for (j = 0; rc && j < cnt; j++)
+			row[j] += rc[off + j];
+		k_act_row(p->act, p->min, p->max, p->slope, row, cnt);
+		memcpy(yc + off, row, (size_t)cnt * sizeof(float));
+	}
+#endif
+}
+
+/* y = conv2d(x, u) + b, then res and act, on the Winograd path; u from k_conv2d_pack_wino. */
+static K_UNUSED void k_conv2d_wino(const struct k_conv2d *p, const float *x, const float *u, const float *b,
+				   float *y, void *scratch)
+{
+	struct k_wg g = k_wg_sizes(p);
+	k_idx ns = (p->oc + K_MR - 1) / K_MR, plane = g.ph * g.pw, nck = (p->c + K_WG_CCH - 1) / K_WG_CCH;
+	k_idx ohw = p->oh * p->ow, ld = g.pb * K_NR, bn;
+	k_idx sg = (ns + 2 * k_threads() - 1) / (2 * k_threads()), ntask = (ns + sg - 1) / sg; /* strips a task */
+	float *xp = (float *)scratch, *v = xp + p->c * plane, *mb = v + g.pb * p->c * 16 * K_NR;
+
+	for (bn = 0; bn < p->n; bn++) {
+		const float *xn = x + bn * p->c * p->h * p->w;
+		float *yn = y + bn * p->oc * ohw;
+		const float *rn = p->res ? p->res + bn * p->oc * ohw : NULL;
+		K_OMP(omp parallel if (p->oc * p->c * g.nt * 16 > K_PAR_MIN_MM))
+		{
+			k_idx ci, ty0, t;
+			K_OMP(omp for schedule(static))
+			for (ci = 0; ci < p->c; ci++)
+				k_wg_pad_plane(&g, xn + ci * p->h * p->w, xp + ci * plane);
+			for (ty0 = 0; ty0 < g.th; ty0 += g.rb) {
+				k_idx ty1 = k_min_idx(g.th, ty0 + g.rb), q0 = ty0 * g.tw, nq = (ty1 - ty0) * g.tw;
+				k_idx pn = (nq + K_NR - 1) / K_NR;
+				K_OMP(omp for schedule(static))
+				for (t = 0; t < 2 * pn * nck; t++) {
+					k_idx h8 = t / nck, c0 = t % nck * K_WG_CCH;
+					k_wg_in8(&g, xp, q0 + h8 * 8, q0 + nq, c0, k_min_idx(p->c, c0 + K_WG_CCH),
+						 v + h8 / 2 * p->c * 16 * K_NR + h8 % 2 * 8);
+				}
+				K_OMP(omp for schedule(dynamic))
+				for (t = 0; t < ntask; t++) {
+					k_idx s0 = t * sg, s1 = k_min_idx(ns, s0 + sg), xi, jp, s, r, ty, tx;
+					for (xi = 0; xi < 16; xi++)
+						for (jp = 0; jp < pn; jp++)
+							for (s = s0; s < s1; s++)
+								k_ukr(p->c, u + (xi * ns + s) * p->c * K_MR, 1, K_MR,
+								      v + (jp * p->c * 16 + xi) * K_NR, 16 * K_NR,
+								      mb + s * g.ms + xi * K_MR * ld + jp * K_NR, ld,
+								      k_min_idx(K_MR, p->oc - s * K_MR), K_NR, 0);
+					for (s = s0; s < s1; s++)
+						for (r = 0; r < k_min_idx(K_MR, p->oc - s * K_MR); r++) {
+							k_idx o = s * K_MR + r;
+							for (ty = ty0; ty < ty1; ty++)
+								for (tx = 0; tx < g.tw; tx += 8)
+									k_wg_out8(&g, mb + s * g.ms + r * ld + (ty - ty0) * g.tw + tx,
+										  K_MR * ld, b ? b[o] : 0.0f, ty, tx,
+										  k_min_idx(8, g.tw - tx), yn + o * ohw,
+										  rn ? rn + o * ohw : NULL);
+						}
+				}
+			}
+		}
+	}
+}
+
 /* y = conv2d(x, w) + b, then res and act. scratch holds k_conv2d_scratch(p) bytes. */
 static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, const float *w, const float *b,
 				  float *y, void *scratch)
@@ -990,6 +1344,10 @@ static K_UNUSED void k_conv2d_f32(const struct k_conv2d *p, const float *x, cons
 	k_idx icg = p->c / p->groups, ocg = p->oc / p->groups, kk = icg * p->kh * p->kw;
 	k_idx ohw = p->oh * p->ow, bn, g;
 
+	if (p->packed == K_PACKED_WINO) {
+		k_conv2d_wino(p, x, w, b, y, scratch);
+		return;
+	}
 	if (p->packed) {
 		k_conv2d_pr(p, x, w, b, y, scratch);
 		return;

@@ -225,8 +225,8 @@ static const char *act_fields(struct emitter *e, enum act act, float lo, float h
 
 /* ---- kernel params from IR nodes, shared by the emitters and emit_c_scratch_size ---- */
 
-/* The CONST node of conv n's weight if the C backend writes that weight packed for the
- * pixel-row path (k_conv2d_pack at compile time), else NULL. */
+/* The CONST node of conv n's weight if the C backend writes that weight packed (k_conv2d_pack
+ * at compile time, for the path k_conv2d_pack_kind names), else NULL. */
 static struct ir_node *conv_packed_weight(struct ir_module *m, struct ir_node *n, const struct k_conv2d *p)
 {
 	struct ir_value *w = ir_val(m, n->in[1]);
@@ -235,7 +235,7 @@ static struct ir_node *conv_packed_weight(struct ir_module *m, struct ir_node *n
 	struct ir_node *d = ir_node(m, w->def);
 	if (d->op != OP_CONST || d->a.konst.kind != CK_TENSOR || !d->a.konst.data)
 		return NULL;
-	return k_conv2d_is_pr(p) ? d : NULL;
+	return k_conv2d_pack_kind(p) ? d : NULL;
 }
 
 static struct k_conv2d conv_params(struct ir_module *m, struct ir_node *n)
@@ -250,7 +250,7 @@ static struct k_conv2d conv_params(struct ir_module *m, struct ir_node *n)
 		.pad_w = a->pad[1], .dil_h = a->dil[0], .dil_w = a->dil[1],
 		.groups = a->groups > 0 ? a->groups : 1, .oh = y->dims[2], .ow = y->dims[3],
 	};
-	p.packed = conv_packed_weight(m, n, &p) != NULL;
+	p.packed = conv_packed_weight(m, n, &p) ? k_conv2d_pack_kind(&p) : 0;
 	return p;
 }
 
@@ -499,7 +499,8 @@ static void emit_conv2d(struct emitter *e, uint32_t id, struct ir_node *n)
 	        p.n, p.c, p.h, p.w, p.oc, p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w,
 	        p.dil_h, p.dil_w, p.groups, p.oh, p.ow, act_fields(e, a->act, a->act_min, a->act_max),
 	        res != IR_NONE ? ", .res = " : "", res != IR_NONE ? ref(e, res) : "",
-	        p.packed ? ", .packed = 1" : "", ref(e, n->in[0]),
+	        p.packed == K_PACKED_WINO ? ", .packed = K_PACKED_WINO"
+	        : p.packed ? ", .packed = K_PACKED_PR" : "", ref(e, n->in[0]),
 	        p.packed ? packed_name(e, id) : ref(e, n->in[1]), ref(e, opt_in(n, 2)), ref(e, n->out[0]),
 	        scratch_arg(e, id));
 	if (p.packed)
@@ -1643,8 +1644,13 @@ static void write_weights(struct emitter *e, FILE *f, struct ir_block *b)
 		any = 1;
 		fputs("/* ", f);
 		put_comment_text(f, w->a.konst.name ? w->a.konst.name : "constant");
-		fprintf(f, " (%%%u) packed for the conv at node %u: per group, panels of %d output "
-		        "channels, [K][%d] */\n", w->out[0], id, K_NR, K_NR);
+		if (p.packed == K_PACKED_WINO)
+			fprintf(f, " (%%%u) transformed for the conv at node %u (Winograd F(2x2, 3x3)): "
+			        "16 of [output channels / %d][input channels][%d] */\n", w->out[0], id, K_MR,
+			        K_MR);
+		else
+			fprintf(f, " (%%%u) packed for the conv at node %u: per group, panels of %d output "
+			        "channels, [K][%d] */\n", w->out[0], id, K_NR, K_NR);
 		if (cnt > TEXT_LIMIT)
 			put_blob(f, name, DT_F32, (const unsigned char *)data, cnt);
 		else

@@ -68,6 +68,14 @@ static const int conv_cases[][14] = {
 	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
 	{ 1, 42, 1, 1, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* one output pixel (squeeze-excite), 2 panels */
 	{ 2, 5, 1, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1 },     /* one pixel, taps in the padding, batch 2 */
+	/* Winograd F(2x2, 3x3) (also cases 16, 42 and 47 above) */
+	{ 1, 8, 11, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* odd sizes: tiles cut at the right and bottom */
+	{ 2, 16, 12, 19, 13, 3, 3, 1, 1, 0, 0, 1, 1, 1 }, /* no padding, 10x17, batch 2, oc 13 */
+	{ 1, 9, 6, 40, 10, 3, 3, 1, 1, 2, 2, 1, 1, 1 },   /* padding 2; 21 tiles a row: runs of 8 and 5 */
+	{ 1, 600, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* c 600: blocks of 4 tile rows */
+	{ 1, 64, 34, 34, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* 289 tiles: blocks of 7 rows, in parallel */
+	{ 1, 8, 8, 16, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1 },    /* 32 tiles (the fewest), rows of 8 */
+	{ 1, 10, 9, 15, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* ow 15: a run of 8 tiles cut to 15 floats */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)
@@ -115,8 +123,32 @@ static void ref_conv(const struct k_conv2d *p, const float *x, const float *w, c
 	}
 }
 
+/* Runs p with its weights as kiln passes them to the path kind names (0: as they are, else
+ * packed by k_conv2d_pack) and checks the output against ref. */
+static void check_kind(const struct k_conv2d *p, int kind, const float *x, const float *w, const float *b,
+		       const double *ref, const char *what)
+{
+	struct k_conv2d q = *p;
+	size_t ny = (size_t)(p->n * p->oc * p->oh * p->ow);
+	float *y = kt_falloc(ny), *wk = NULL;
+	void *scratch;
+
+	q.packed = kind;
+	if (kind) {
+		wk = kt_falloc((size_t)k_conv2d_packed_size(&q));
+		k_conv2d_pack(&q, w, wk);
+	}
+	scratch = malloc(k_conv2d_scratch(&q) + 1);
+	memset(y, 0xff, ny * sizeof *y);
+	k_conv2d_f32(&q, x, kind ? wk : w, b, y, scratch);
+	kt_check(what, y, ref, ny, 1e-4, 1e-4);
+	free(y), free(wk), free(scratch);
+}
+
 static void test_conv2d(void **state)
 {
+	static const char *const kinds[] = { [0] = "", [K_PACKED_PR] = " packed", [K_PACKED_WINO] = " winograd" };
+
 	(void)state;
 	for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
 		const int *c = conv_cases[t];
@@ -129,39 +161,27 @@ static void test_conv2d(void **state)
 		size_t nx = (size_t)(p.n * p.c * p.h * p.w), nw = (size_t)(p.oc * p.c / p.groups * p.kh * p.kw);
 		size_t ny = (size_t)(p.n * p.oc * p.oh * p.ow);
 		float *x = kt_randv(nx, -1, 1), *w = kt_randv(nw, -1, 1), *b = kt_randv((size_t)p.oc, -1, 1);
-		float *res = kt_randv(ny, -1, 1), *y = kt_falloc(ny);
+		float *res = kt_randv(ny, -1, 1);
 		double *ref = kt_dalloc(ny);
-		struct k_conv2d pk = p;
-		float *wp;
-		void *scratch, *scratch_pk;
-		pk.packed = 1;
-		wp = kt_falloc((size_t)k_conv2d_packed_size(&p));
-		k_conv2d_pack(&p, w, wp);
-		scratch = malloc(k_conv2d_scratch(&p) + 1);
-		scratch_pk = malloc(k_conv2d_scratch(&pk) + 1);
 		/* two passes, so each case runs with two activations, with and without a residual */
 		for (size_t pass = 0; pass < 2; pass++) {
 			p.act = (enum k_act)((t + 3 * pass) % (K_ACT_LEAKY_RELU + 1));
 			p.res = (t + pass) % 2 ? res : NULL;
 			ref_conv(&p, x, w, t % 3 ? b : NULL, ref);
 			for (int th = 0; th < KT_NTHREADS; th++) {
-				char what[64];
 				kt_set_threads(kt_threads[th]);
-				memset(y, 0xff, ny * sizeof *y);
-				k_conv2d_f32(&p, x, w, t % 3 ? b : NULL, y, scratch);
-				snprintf(what, sizeof what, "conv case %zu pass %zu, %d threads", t, pass, kt_threads[th]);
-				kt_check(what, y, ref, ny, 1e-4, 1e-4);
-				if (!k_conv2d_is_pr(&p))
-					continue;
-				pk.act = p.act, pk.res = p.res;
-				memset(y, 0xff, ny * sizeof *y);
-				k_conv2d_f32(&pk, x, wp, t % 3 ? b : NULL, y, scratch_pk);
-				snprintf(what, sizeof what, "conv case %zu pass %zu packed, %d threads", t, pass,
-					 kt_threads[th]);
-				kt_check(what, y, ref, ny, 1e-4, 1e-4);
+				for (int kind = 0; kind <= K_PACKED_WINO; kind++) {
+					char what[64];
+					if ((kind == K_PACKED_PR && !k_conv2d_is_pr(&p)) ||
+					    (kind == K_PACKED_WINO && !k_conv2d_is_wino(&p)))
+						continue;
+					snprintf(what, sizeof what, "conv case %zu pass %zu%s, %d threads", t, pass,
+						 kinds[kind], kt_threads[th]);
+					check_kind(&p, kind, x, w, t % 3 ? b : NULL, ref, what);
+				}
 			}
 		}
-		free(x), free(w), free(wp), free(b), free(res), free(y), free(ref), free(scratch), free(scratch_pk);
+		free(x), free(w), free(b), free(res), free(ref);
 	}
 }
 
