@@ -89,12 +89,13 @@ static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
 #define K_WG_BYTES (1 << 20) /* a block's V and M at most (or one tile row's) */
 #define K_WG_CCH 64 /* channels a task transforms */
 #define K_WG_MIN_TILES 32 /* fewer tiles use the transformed weights too few times to pay */
+#define K_WG_MIN_C 32     /* fewer input channels make products too short to pay */
 
 /* True if the Winograd path takes p (when kiln transforms its weights). */
 static inline K_UNUSED int k_conv2d_is_wino(const struct k_conv2d *p)
 {
 	return p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
-	       p->dil_w == 1 && p->groups == 1 && p->c >= 8 && p->oc >= 8 &&
+	       p->dil_w == 1 && p->groups == 1 && p->c >= K_WG_MIN_C && p->oc >= 8 &&
 	       (p->oh + 1) / 2 * ((p->ow + 1) / 2) >= K_WG_MIN_TILES;
 }
 
@@ -1319,8 +1320,8 @@ static K_UNUSED void k_conv2d_wino(const struct k_conv2d *p, const float *x, con
 							for (s = s0; s < s1; s++)
 								k_ukr(p->c, u + (xi * ns + s) * p->c * K_MR, 1, K_MR,
 								      v + (jp * p->c * 16 + xi) * K_NR, 16 * K_NR,
-								      mb + s * g.ms + xi * K_MR * ld + jp * K_NR, ld,
-								      k_min_idx(K_MR, p->oc - s * K_MR), K_NR, 0);
+								      mb + s * g.ms + xi * K_MR * ld + jp * K_NR, ld, K_MR,
+								      K_NR, 0);
 					for (s = s0; s < s1; s++)
 						for (r = 0; r < k_min_idx(K_MR, p->oc - s * K_MR); r++) {
 							k_idx o = s * K_MR + r;

@@ -68,14 +68,14 @@ static const int conv_cases[][14] = {
 	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
 	{ 1, 42, 1, 1, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* one output pixel (squeeze-excite), 2 panels */
 	{ 2, 5, 1, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1 },     /* one pixel, taps in the padding, batch 2 */
-	/* Winograd F(2x2, 3x3) (also cases 16, 42 and 47 above) */
-	{ 1, 8, 11, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* odd sizes: tiles cut at the right and bottom */
-	{ 2, 16, 12, 19, 13, 3, 3, 1, 1, 0, 0, 1, 1, 1 }, /* no padding, 10x17, batch 2, oc 13 */
-	{ 1, 9, 6, 40, 10, 3, 3, 1, 1, 2, 2, 1, 1, 1 },   /* padding 2; 21 tiles a row: runs of 8 and 5 */
+	/* Winograd F(2x2, 3x3) (also cases 16 and 42 above) */
+	{ 1, 32, 11, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* odd sizes: tiles cut at the right and bottom */
+	{ 2, 40, 12, 19, 13, 3, 3, 1, 1, 0, 0, 1, 1, 1 }, /* no padding, 10x17, batch 2, oc 13 */
+	{ 1, 33, 6, 40, 10, 3, 3, 1, 1, 2, 2, 1, 1, 1 },  /* padding 2; 21 tiles a row: runs of 8 and 5 */
 	{ 1, 600, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* c 600: blocks of 4 tile rows */
 	{ 1, 64, 34, 34, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* 289 tiles: blocks of 7 rows, in parallel */
-	{ 1, 8, 8, 16, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1 },    /* 32 tiles (the fewest), rows of 8 */
-	{ 1, 10, 9, 15, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* ow 15: a run of 8 tiles cut to 15 floats */
+	{ 1, 32, 8, 16, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* 32 tiles (the fewest), rows of 8 */
+	{ 1, 34, 9, 15, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* ow 15: a run of 8 tiles cut to 15 floats */
 };
 
 static double ref_act(enum k_act act, double v, double lo, double hi, double slope)

@@ -217,6 +217,23 @@ class MicroCatInPlace(nn.Module):
         return g, h - 1.0, t, u, torch.cat([k, s], 1)
 
 
+class MicroWino(nn.Module):
+    """3x3 stride-1 convs that kiln runs with Winograd F(2x2, 3x3): odd output sizes (tiles
+    cut at the right and bottom), a folded batch norm, a residual add and relu fused into
+    the output transform, no padding, no bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(32, 40, 3, padding=1)
+        self.bn = nn.BatchNorm2d(40)
+        self.c2 = nn.Conv2d(40, 32, 3, padding=1)
+        self.c3 = nn.Conv2d(32, 16, 3, bias=False)
+
+    def forward(self, x):
+        y = F.relu(self.c2(F.relu(self.bn(self.c1(x)))) + x)
+        return y, self.c3(y)
+
+
 class MicroShape(nn.Module):
     """permute/transpose/contiguous/view/reshape/flatten/unsqueeze/squeeze, and view sizes
     computed from x.size() (traced as shape arithmetic)."""
@@ -899,6 +916,7 @@ SMALL = {
     "lenet": build_lenet,
     "micro_split_cat": build_micro(MicroSplitCat, (1, 12, 5)),
     "micro_cat_inplace": build_micro(MicroCatInPlace, (1, 4, 6, 7)),
+    "micro_wino": build_micro(MicroWino, (1, 32, 11, 15)),
     "micro_shape": build_micro(MicroShape, (2, 3, 4, 5)),
     "micro_reduce": build_micro(MicroReduce, (2, 3, 4, 5)),
     "micro_act": build_micro(MicroAct, (2, 64), scale=3.0),
