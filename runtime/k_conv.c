@@ -202,11 +202,21 @@ static K_UNUSED void k_conv2d_pack(const struct k_conv2d *p, const float *w, flo
 /* Whether the pixel-row path reads a zero-padded copy of the image (else x itself). */
 static inline K_UNUSED int k_pr_copies(const struct k_conv2d *p) { return p->pad_h || p->pad_w; }
 
-/* Scratch bytes of the pixel-row path: the tap offsets, then the padded image if any. */
+/* Whether it reads a pixel-major copy ([pixel][channel]) instead: a 1x1 conv over at most
+ * K_PR_MAX_HW1 pixels (more than one), whose tiles then read their six pixels' channels as
+ * six runs, not six floats of every channel's plane. */
+static inline K_UNUSED int k_pr_transposes(const struct k_conv2d *p)
+{
+	return k_conv2d_is_1x1(p) && p->groups == 1 && p->oh * p->ow > 1 && p->oh * p->ow <= K_PR_MAX_HW1;
+}
+
+/* Scratch bytes of the pixel-row path: the tap offsets, then the padded or pixel-major image
+ * if any. */
 static inline K_UNUSED size_t k_conv2d_pr_scratch(const struct k_conv2d *p)
 {
 	k_idx kk = p->c / p->groups * p->kh * p->kw;
-	size_t img = k_pr_copies(p) ? (size_t)(p->c * (p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w)) : 0;
+	size_t img = k_pr_copies(p) || k_pr_transposes(p) ?
+		     (size_t)(p->c * (p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w)) : 0;
 
 	return (size_t)kk * sizeof(k_idx) + img * sizeof(float);
 }
@@ -821,6 +831,7 @@ struct k_pr_job {
 	float *y;          /* output channel 0 of the panel */
 	const float *res;  /* its residual, or NULL */
 	k_idx nr;          /* channels of the panel */
+	k_idx pxs;         /* x is pixel-major with this pixel stride (k_pr_transposes), or 0 */
 };
 
 /* The epilogue of one output channel's run of mr pixels v[0:mr] (bias already added), as
@@ -850,7 +861,7 @@ static K_UNUSED void k_pr_tile(const struct k_pr_job *g, k_idx q0, k_idx mr, k_i
 
 	for (r = 0; r < K_PR_MR; r++) {
 		k_idx q = q0 + (r < mr ? r : 0), oy = q / p->ow, ox = q % p->ow;
-		xr[r] = g->x + oy * p->stride_h * g->pw + ox * p->stride_w;
+		xr[r] = g->pxs ? g->x + q * g->pxs : g->x + oy * p->stride_h * g->pw + ox * p->stride_w;
 	}
 #if K_AVX2
 	{
@@ -998,6 +1009,34 @@ static K_UNUSED void k_pr_pixel(const struct k_pr_job *g)
 		k_pr_store_row(g, v + j, 1, g->res ? g->res + j * g->ohw : NULL, g->y + j * g->ohw);
 }
 
+/* xt[q*c + ci] = x[ci*n + q]: c planes of n floats made pixel-major, in 8x8 blocks. */
+static K_UNUSED void k_pr_transpose(k_idx c, k_idx n, const float *x, float *xt)
+{
+	k_idx ci = 0, q;
+
+#if K_AVX2
+	for (; ci + 8 <= c; ci += 8) {
+		const float *s = x + ci * n;
+		k_idx j;
+		for (q = 0; q + 8 <= n; q += 8) {
+			__m256 v[8];
+			k_tr8(_mm256_loadu_ps(s + q), _mm256_loadu_ps(s + n + q), _mm256_loadu_ps(s + 2 * n + q),
+			      _mm256_loadu_ps(s + 3 * n + q), _mm256_loadu_ps(s + 4 * n + q),
+			      _mm256_loadu_ps(s + 5 * n + q), _mm256_loadu_ps(s + 6 * n + q),
+			      _mm256_loadu_ps(s + 7 * n + q), v);
+			for (j = 0; j < 8; j++)
+				_mm256_storeu_ps(xt + (q + j) * c + ci, v[j]);
+		}
+		for (; q < n; q++)
+			for (j = 0; j < 8; j++)
+				xt[q * c + ci + j] = s[j * n + q];
+	}
+#endif
+	for (; ci < c; ci++)
+		for (q = 0; q < n; q++)
+			xt[q * c + ci] = x[ci * n + q];
+}
+
 /* The weights a block of nt tiles should fetch while it works on the slice at tap s, and
  * their size in cache lines (*lines): few tiles (a small image) use each slice only a few
  * times, so the first of them would wait for memory; instead each tile fetches a share of
@@ -1030,18 +1069,25 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 	k_idx np = (ocg + K_NR - 1) / K_NR, nt = (ohw + K_PR_MR - 1) / K_PR_MR;
 	k_idx *off = (k_idx *)scratch, bn, g, t;
 	float *xp = (float *)(off + kk);
-	int copy = k_pr_copies(p), th = k_threads();
+	int copy = k_pr_copies(p), tr = k_pr_transposes(p), th = k_threads();
 	/* tasks: whole panels when there are enough for every thread, else each panel's tiles
 	 * split into per chunks */
 	k_idx per = th == 1 || np >= 4 * th ? 1 : k_min_idx(nt, (4 * th + np - 1) / np);
 	k_idx chunk = (nt + per - 1) / per, nc = (nt + chunk - 1) / chunk;
 	k_idx kc = (kk + (kk + K_PR_KC - 1) / K_PR_KC - 1) / ((kk + K_PR_KC - 1) / K_PR_KC); /* slice */
 
-	k_conv_taps(p, ph * pw, pw, off);
+	if (tr)
+		for (t = 0; t < kk; t++)
+			off[t] = t;
+	else
+		k_conv_taps(p, ph * pw, pw, off);
 	for (bn = 0; bn < p->n; bn++) {
 		const float *xs = x + bn * p->c * p->h * p->w;
 		if (copy) {
 			k_conv_pad_image(p, xs, xp);
+			xs = xp;
+		} else if (tr) {
+			k_pr_transpose(kk, ohw, xs, xp);
 			xs = xp;
 		}
 		for (g = 0; g < p->groups; g++) {
@@ -1052,7 +1098,8 @@ static K_UNUSED void k_conv2d_pr(const struct k_conv2d *p, const float *x, const
 				float bias[K_NR], acc[K_PR_TB][K_PR_MR * K_NR];
 				struct k_pr_job job = { p, kk, ohw, off, xs + g * icg * ph * pw, pw,
 							wp + (g * np + jp) * kk * K_NR, b ? bias : NULL, y + yo,
-							p->res ? p->res + yo : NULL, k_min_idx(K_NR, ocg - jp * K_NR) };
+							p->res ? p->res + yo : NULL, k_min_idx(K_NR, ocg - jp * K_NR),
+							tr ? kk : 0 };
 				for (l = 0; l < K_NR; l++)
 					bias[l] = b && l < job.nr ? b[o0 + l] : 0.0f;
 				if (ohw == 1) {

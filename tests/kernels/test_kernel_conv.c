@@ -63,6 +63,8 @@ static const int conv_cases[][14] = {
 	{ 1, 24, 21, 21, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* 74 tiles: several blocks of K_PR_TB */
 	{ 1, 260, 5, 4, 33, 1, 1, 1, 1, 0, 0, 1, 1, 1 },  /* 1x1 stride 1 with k >= K_PR_MIN_K1 */
 	{ 1, 40, 7, 7, 50, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* 1x1 stride 1, small k, <= K_PR_MAX_HW1 pixels */
+	{ 2, 13, 5, 9, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* ... made pixel-major: 45 pixels, 13 channels */
+	{ 1, 16, 8, 8, 17, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* ... 64 pixels, 16 channels: whole 8x8 blocks */
 	{ 1, 32, 9, 9, 48, 1, 1, 2, 2, 0, 0, 1, 1, 1 },   /* 1x1 stride 2: no padded copy */
 	{ 1, 12, 10, 10, 36, 3, 3, 1, 1, 1, 1, 1, 1, 3 }, /* groups 3, 12 channels a group */
 	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
