@@ -73,6 +73,7 @@ static inline K_UNUSED k_idx k_conv_padded(const struct k_conv2d *p)
 #define K_PR_TB 16      /* tiles that take turns over one slice */
 #define K_PR_MIN_K1 256 /* a 1x1 stride-1 conv takes this path from this K, */
 #define K_PR_MAX_HW1 64 /* or up to this many output pixels; else the GEMM */
+#define K_PR_TR_OC 256  /* see k_pr_transposes */
 
 /* True if the pixel-row path takes p (when its weights are packed). */
 static inline K_UNUSED int k_conv2d_is_pr(const struct k_conv2d *p)
@@ -202,12 +203,15 @@ static K_UNUSED void k_conv2d_pack(const struct k_conv2d *p, const float *w, flo
 /* Whether the pixel-row path reads a zero-padded copy of the image (else x itself). */
 static inline K_UNUSED int k_pr_copies(const struct k_conv2d *p) { return p->pad_h || p->pad_w; }
 
-/* Whether it reads a pixel-major copy ([pixel][channel]) instead: a 1x1 conv over at most
- * K_PR_MAX_HW1 pixels (more than one), whose tiles then read their six pixels' channels as
- * six runs, not six floats of every channel's plane. */
+/* Whether it reads a pixel-major copy ([pixel][channel]) instead: a 1x1 conv over more than
+ * one pixel and at most K_PR_MAX_HW1, or with at least K_PR_TR_OC output channels (the copy
+ * is small beside the work); its tiles then read their six pixels' channels as six runs,
+ * not six floats of every channel's plane. */
 static inline K_UNUSED int k_pr_transposes(const struct k_conv2d *p)
 {
-	return k_conv2d_is_1x1(p) && p->groups == 1 && p->oh * p->ow > 1 && p->oh * p->ow <= K_PR_MAX_HW1;
+	k_idx ohw = p->oh * p->ow;
+
+	return k_conv2d_is_1x1(p) && p->groups == 1 && ohw > 1 && (ohw <= K_PR_MAX_HW1 || p->oc >= K_PR_TR_OC);
 }
 
 /* Scratch bytes of the pixel-row path: the tap offsets, then the padded or pixel-major image
@@ -400,6 +404,55 @@ static inline K_UNUSED void k_dw_rows3x2(const float *r0, k_idx pw, const __m256
 }
 
 /*
+ * One output row of a 3x3 depthwise conv with stride 2 and padding 1 (dilation 1), read
+ * straight from the image: rr[i] is input row 2*oy - 1 + i (w floats), NULL for a padding
+ * row.  Output column ox takes input columns 2*ox - 1 .. 2*ox + 1: the 16 floats of a row
+ * from column 2*ox split into even columns (the middle tap) and odd ones (the right tap); the
+ * left tap is the odd ones moved up a lane, lane 0 taking the previous block's last odd
+ * column (zero at the image's left edge).  Floats past the row's end load as zero.
+ */
+static inline K_UNUSED void k_dw_row3s2(const float *const *rr, k_idx w, const __m256 *wv, __m256 bv,
+					float *yr, k_idx ow, int inl, enum k_act act, __m256 vlo, __m256 vhi,
+					const float *end)
+{
+	const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+	__m256 prev[3] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+	k_idx ox;
+	int i;
+
+	for (ox = 0; ox < ow; ox += 8) {
+		k_idx left = w - 2 * ox;
+		__m256 s = bv, t = _mm256_setzero_ps();
+		for (i = 0; i < 3; i++) {
+			const float *q = rr[i] ? rr[i] + 2 * ox : NULL;
+			__m256 lo, hi, e, o, l;
+			if (!q)
+				continue;
+			if (left >= 16)
+				lo = _mm256_loadu_ps(q), hi = _mm256_loadu_ps(q + 8);
+			else
+				lo = _mm256_maskload_ps(q, k_lanes8(left)), hi = _mm256_maskload_ps(q + 8, k_lanes8(left - 8));
+			e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+			o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+				_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+			l = _mm256_blend_ps(_mm256_permutevar8x32_ps(o, up), _mm256_permutevar8x32_ps(prev[i], up), 1);
+			prev[i] = o;
+			s = _mm256_fmadd_ps(wv[3 * i], l, s);
+			t = _mm256_fmadd_ps(wv[3 * i + 1], e, t);
+			s = _mm256_fmadd_ps(wv[3 * i + 2], o, s);
+		}
+		s = _mm256_add_ps(s, t);
+		if (inl)
+			s = k_act8(act, s, vlo, vhi);
+		if (ox + 8 <= ow)
+			_mm256_storeu_ps(yr + ox, s);
+		else
+			k_store8_upto(yr + ox, s, end);
+	}
+}
+
+/*
  * Depthwise conv with AVX2/FMA: each input plane is copied once into a zero-padded plane on
  * the stack, so every output row is a run of 8-wide vectors (a masked one at the end) with no
  * edge cases: all kh*kw taps accumulate in registers and the row is stored once, with bias
@@ -428,6 +481,21 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 		for (i = 0; i < taps; i++)
 			wv[i] = _mm256_set1_ps(w[o * taps + i]);
 		bv = _mm256_set1_ps(b ? b[o] : 0.0f);
+		if (p->kh == 3 && p->kw == 3 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 1 &&
+		    p->pad_w == 1 && p->dil_h == 1 && p->dil_w == 1) { /* no padded copy */
+			for (oy = 0; oy < p->oh; oy++) {
+				const float *rr[3];
+				float *yr = yo + oy * p->ow;
+				for (i = 0; i < 3; i++) {
+					k_idx r = 2 * oy - 1 + i;
+					rr[i] = r >= 0 && r < p->h ? xc + r * p->w : NULL;
+				}
+				k_dw_row3s2(rr, p->w, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, yo + ohw);
+				if (!inl)
+					k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
+			}
+			continue;
+		}
 		k_pad_plane(p, xc, pad);
 		memset(pad + (p->h + 2 * p->pad_h) * pw, 0, 64 * sizeof(float));
 		if (p->kh == 3 && p->kw == 3 && p->dil_w == 1) {

@@ -49,6 +49,7 @@ static const int conv_cases[][14] = {
 	{ 2, 5, 7, 7, 5, 5, 5, 1, 1, 2, 2, 1, 1, 5 },     /* 5x5 over 7x7: blocks of 4 rows */
 	{ 1, 3, 14, 14, 3, 5, 5, 1, 1, 2, 2, 1, 1, 3 },   /* 5x5 over 14x14: blocks of 2 rows */
 	{ 1, 4, 15, 13, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4 },   /* 3x3 stride 2, ow 7 */
+	{ 1, 3, 9, 31, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3 },    /* 3x3 stride 2 from the image: w 31, 15 floats left */
 	{ 1, 2, 6, 17, 2, 5, 5, 1, 1, 2, 2, 1, 1, 2 },    /* 5x5, ow 17: two blocks a row, no run-on */
 	/* the direct path (stride 1 across, panels within an output row) */
 	{ 1, 8, 9, 30, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2 },   /* 2 groups, 2 panels a row, the 2nd of 14 */
@@ -65,6 +66,7 @@ static const int conv_cases[][14] = {
 	{ 1, 40, 7, 7, 50, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* 1x1 stride 1, small k, <= K_PR_MAX_HW1 pixels */
 	{ 2, 13, 5, 9, 20, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* ... made pixel-major: 45 pixels, 13 channels */
 	{ 1, 16, 8, 8, 17, 1, 1, 1, 1, 0, 0, 1, 1, 1 },   /* ... 64 pixels, 16 channels: whole 8x8 blocks */
+	{ 1, 260, 9, 10, 260, 1, 1, 1, 1, 0, 0, 1, 1, 1 }, /* ... 90 pixels, oc >= K_PR_TR_OC */
 	{ 1, 32, 9, 9, 48, 1, 1, 2, 2, 0, 0, 1, 1, 1 },   /* 1x1 stride 2: no padded copy */
 	{ 1, 12, 10, 10, 36, 3, 3, 1, 1, 1, 1, 1, 1, 3 }, /* groups 3, 12 channels a group */
 	{ 1, 300, 9, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1 },  /* enough work to run in parallel */
