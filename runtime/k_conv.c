@@ -313,6 +313,7 @@ static K_UNUSED void k_dw_row(const struct k_conv2d *p, const float *K_RESTRICT 
 #if K_AVX2
 #define K_DW_PLANE 16384 /* floats of the zero-padded input plane kept on the stack */
 #define K_DW_TAPS 64     /* most kh*kw taps of the vector depthwise kernel */
+#define K_DW_CHUNK 8192  /* multiply-adds a thread takes at a time, at least a plane */
 
 /* True if the vector depthwise kernel takes p: stride 1 or 2 across, a padded plane that fits
  * on the stack. */
@@ -452,6 +453,62 @@ static inline K_UNUSED void k_dw_row3s2(const float *const *rr, k_idx w, const _
 	}
 }
 
+/* q[0:8], lanes from n on zero (none loaded). */
+static inline K_UNUSED __m256 k_dw_ld(const float *q, k_idx n)
+{
+	return n >= 8 ? _mm256_loadu_ps(q) : _mm256_maskload_ps(q, k_lanes8(n));
+}
+
+/*
+ * Output rows y0 and y1 (NULL: y0 alone) of a 3x3 depthwise conv with stride 1 and padding 1
+ * (dilation 1), read straight from the image: rr[i] is input row oy - 1 + i (w floats), NULL
+ * for a padding row.  Each input row's three shifted vectors are loaded once for both output
+ * rows; the left one of a row's first block is the middle one moved up a lane, a zero in
+ * lane 0; floats past the row's end load as zero.
+ */
+static inline K_UNUSED void k_dw_rows3s1(const float *const *rr, k_idx w, const __m256 *wv, __m256 bv,
+					 float *y0, float *y1, int inl, enum k_act act, __m256 vlo, __m256 vhi,
+					 const float *end)
+{
+	const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+	__m256 z = _mm256_setzero_ps();
+	k_idx ox;
+	int i;
+
+	for (ox = 0; ox < w; ox += 8) {
+		__m256 s0 = bv, t0 = z, s1 = bv, t1 = z;
+		for (i = 0; i < 4; i++) {
+			const float *q = rr[i] ? rr[i] + ox : NULL;
+			__m256 l, c, r;
+			if (!q || (i == 3 && !y1))
+				continue;
+			c = k_dw_ld(q, w - ox), r = k_dw_ld(q + 1, w - ox - 1);
+			l = ox ? k_dw_ld(q - 1, w - ox + 1) : _mm256_blend_ps(_mm256_permutevar8x32_ps(c, up), z, 1);
+			if (i < 3) {
+				s0 = _mm256_fmadd_ps(wv[3 * i], l, s0), t0 = _mm256_fmadd_ps(wv[3 * i + 1], c, t0);
+				s0 = _mm256_fmadd_ps(wv[3 * i + 2], r, s0);
+			}
+			if (i > 0) {
+				s1 = _mm256_fmadd_ps(wv[3 * i - 3], l, s1), t1 = _mm256_fmadd_ps(wv[3 * i - 2], c, t1);
+				s1 = _mm256_fmadd_ps(wv[3 * i - 1], r, s1);
+			}
+		}
+		s0 = _mm256_add_ps(s0, t0), s1 = _mm256_add_ps(s1, t1);
+		if (inl)
+			s0 = k_act8(act, s0, vlo, vhi), s1 = k_act8(act, s1, vlo, vhi);
+		if (ox + 8 <= w) {
+			_mm256_storeu_ps(y0 + ox, s0);
+			if (y1)
+				_mm256_storeu_ps(y1 + ox, s1);
+		} else if (y1) { /* y1 is written already: y0's last vector is masked */
+			_mm256_maskstore_ps(y0 + ox, k_lanes8(w - ox), s0);
+			k_store8_upto(y1 + ox, s1, end);
+		} else {
+			k_store8_upto(y0 + ox, s0, end);
+		}
+	}
+}
+
 /*
  * Depthwise conv with AVX2/FMA: each input plane is copied once into a zero-padded plane on
  * the stack, so every output row is a run of 8-wide vectors (a masked one at the end) with no
@@ -468,8 +525,12 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 	float lo = p->act == K_ACT_RELU ? 0.0f : p->act == K_ACT_CLIP ? p->min : -INFINITY;
 	float hi = p->act == K_ACT_CLIP ? p->max : INFINITY;
 	struct k_epi e = { 1.0f, 1.0f, NULL, 0, 0, NULL, p->act, p->min, p->max, p->slope };
+	/* planes a thread takes at a time: one plane of a small image is too little work to
+	 * pay for taking it (the shared counter's cache line moves between cores) */
+	int chunk = (int)k_max_idx(1, K_DW_CHUNK / (ohw * taps));
 
-	K_OMP(omp parallel for schedule(dynamic) if (p->n * p->oc * ohw * taps > K_PAR_MIN_MM))
+	(void)chunk;
+	K_OMP(omp parallel for schedule(dynamic, chunk) if (p->n * p->oc * ohw * taps > K_PAR_MIN_MM))
 	for (t = 0; t < p->n * p->oc; t++) {
 		float pad[K_DW_PLANE + 64]; /* + slack: the last vectors of a row may read past it */
 		__m256 wv[K_DW_TAPS], vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), bv;
@@ -493,6 +554,23 @@ static K_UNUSED void k_conv2d_dw_vec(const struct k_conv2d *p, const float *x, c
 				k_dw_row3s2(rr, p->w, wv, bv, yr, p->ow, inl, p->act, vlo, vhi, yo + ohw);
 				if (!inl)
 					k_epi_row(&e, 0, yr, p->res ? p->res + t * ohw + oy * p->ow : NULL, p->ow);
+			}
+			continue;
+		}
+		if (p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 1 &&
+		    p->pad_w == 1 && p->dil_h == 1 && p->dil_w == 1) { /* no padded copy either */
+			for (oy = 0; oy < p->oh; oy += 2) {
+				const float *rr[4];
+				float *yr = yo + oy * p->ow;
+				int two = oy + 1 < p->oh;
+				for (i = 0; i < 4; i++) {
+					k_idx r = oy - 1 + i;
+					rr[i] = r >= 0 && r < p->h ? xc + r * p->w : NULL;
+				}
+				k_dw_rows3s1(rr, p->w, wv, bv, yr, two ? yr + p->ow : NULL, inl, p->act, vlo, vhi, yo + ohw);
+				for (i = 0; i < 1 + two && !inl; i++)
+					k_epi_row(&e, 0, yr + i * p->ow, p->res ? p->res + t * ohw + (oy + i) * p->ow : NULL,
+						  p->ow);
 			}
 			continue;
 		}

@@ -50,6 +50,9 @@ static const int conv_cases[][14] = {
 	{ 1, 3, 14, 14, 3, 5, 5, 1, 1, 2, 2, 1, 1, 3 },   /* 5x5 over 14x14: blocks of 2 rows */
 	{ 1, 4, 15, 13, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4 },   /* 3x3 stride 2, ow 7 */
 	{ 1, 3, 9, 31, 3, 3, 3, 2, 2, 1, 1, 1, 1, 3 },    /* 3x3 stride 2 from the image: w 31, 15 floats left */
+	{ 1, 4, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4 },     /* 3x3 stride 1 from the image: one pixel */
+	{ 2, 3, 3, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3 },     /* ... 3 rows (a pair and one), a block of 1 */
+	{ 1, 5, 4, 16, 10, 3, 3, 1, 1, 1, 1, 1, 1, 5 },   /* ... w 16: two whole blocks, multiplier 2 */
 	{ 1, 2, 6, 17, 2, 5, 5, 1, 1, 2, 2, 1, 1, 2 },    /* 5x5, ow 17: two blocks a row, no run-on */
 	/* the direct path (stride 1 across, panels within an output row) */
 	{ 1, 8, 9, 30, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2 },   /* 2 groups, 2 panels a row, the 2nd of 14 */
