@@ -337,6 +337,16 @@ static inline K_UNUSED __m256 k_dw_load(const float *s, k_idx sw)
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+/* The even and the odd floats of the 16 in lo, hi. */
+static inline K_UNUSED void k_deint(__m256 lo, __m256 hi, __m256 *ev, __m256 *od)
+{
+	__m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+	__m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+
+	*ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+	*od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 /* One output row of a 3x3 depthwise conv (dilation 1 across) from padded rows r0, r1, r2:
  * yr[ox] = act(bias + sum of the 9 taps); sw is 1 or 2 (a constant where it is inlined). */
 static inline K_UNUSED void k_dw_row3(const float *r0, const float *r1, const float *r2, k_idx sw,
@@ -433,10 +443,7 @@ static inline K_UNUSED void k_dw_row3s2(const float *const *rr, k_idx w, const _
 				lo = _mm256_loadu_ps(q), hi = _mm256_loadu_ps(q + 8);
 			else
 				lo = _mm256_maskload_ps(q, k_lanes8(left)), hi = _mm256_maskload_ps(q + 8, k_lanes8(left - 8));
-			e = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-			o = _mm256_castpd_ps(_mm256_permute4x64_pd(
-				_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+			k_deint(lo, hi, &e, &o);
 			l = _mm256_blend_ps(_mm256_permutevar8x32_ps(o, up), _mm256_permutevar8x32_ps(prev[i], up), 1);
 			prev[i] = o;
 			s = _mm256_fmadd_ps(wv[3 * i], l, s);
@@ -1341,16 +1348,6 @@ static K_UNUSED void k_wg_pad_plane(const struct k_wg *g, const float *xc, float
 #define K_WG_SUB8(a, b) _mm256_sub_ps(a, b)
 #define K_WG_ADD8(a, b) _mm256_add_ps(a, b)
 
-/* The even and the odd floats of s[0:16]. */
-static inline K_UNUSED void k_wg_deint(const float *s, __m256 *ev, __m256 *od)
-{
-	__m256 lo = _mm256_loadu_ps(s), hi = _mm256_loadu_ps(s + 8);
-	__m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-	__m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-
-	*ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-	*od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
 #endif
 
 /*
@@ -1381,8 +1378,8 @@ static K_UNUSED void k_wg_in8(const struct k_wg *g, const float *xp, k_idx q, k_
 			if (row) {
 				for (i = 0; i < 4; i++) {
 					const float *r = xc + base[0] + i * g->pw;
-					k_wg_deint(r, d + 4 * i, d + 4 * i + 1);
-					k_wg_deint(r + 2, d + 4 * i + 2, d + 4 * i + 3);
+					k_deint(_mm256_loadu_ps(r), _mm256_loadu_ps(r + 8), d + 4 * i, d + 4 * i + 1);
+					k_deint(_mm256_loadu_ps(r + 2), _mm256_loadu_ps(r + 10), d + 4 * i + 2, d + 4 * i + 3);
 				}
 			} else {
 				for (i = 0; i < 16; i++)
